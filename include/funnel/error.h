@@ -1,0 +1,16 @@
+// The one exception type the funnel library throws for bad input (files,
+// requests, configs) and failed operations. The CLI and the server catch it
+// at the boundary and turn it into an exit code or an HTTP error.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace funnel {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+}  // namespace funnel

@@ -1,0 +1,50 @@
+// Offline evaluation of a cascade on judged queries: what each stage keeps
+// (Recall@stage), what it costs (latency), and the final ranking quality.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "funnel/data.h"
+#include "funnel/pipeline.h"
+
+namespace funnel {
+
+struct EvalOptions {
+  std::size_t k = 1000;      // results requested per query (final list depth)
+  ProgressFn progress;       // (queries done, queries in all)
+};
+
+// One row of the per-stage table. Means are over evaluated queries.
+struct StageEval {
+  std::string name;
+  double candidates = 0;  // mean candidates the stage kept
+  double recall = 0;      // mean share of the query's relevant docs still present after the stage
+  double p50_ms = 0, p99_ms = 0;
+};
+
+struct EvalResult {
+  std::size_t queries = 0;   // queries evaluated (those with >= 1 relevant doc)
+  std::vector<StageEval> stages;
+  double total_p50_ms = 0, total_p99_ms = 0;
+  // Final-list metrics, means over queries (trec_eval conventions).
+  double ndcg10 = 0, map = 0, mrr = 0, recall100 = 0, recall1000 = 0;
+  std::vector<RunEntry> run;  // the final lists, for a TREC run file
+};
+
+// Runs every query of `queries` that has a relevant doc in `qrels` through
+// `pipeline`. Queries without judgments are skipped.
+EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries, const Qrels& qrels,
+                    const EvalOptions& options);
+
+// {"queries", "stages": [{"name","candidates","recall","p50_ms","p99_ms"}],
+//  "metrics": {"ndcg@10","map","mrr","recall@100","recall@1000"}}
+nlohmann::json eval_to_json(const EvalResult& r);
+// A fixed-width text table for terminals.
+std::string eval_to_table(const EvalResult& r);
+// The same as a markdown table.
+std::string eval_to_markdown(const EvalResult& r);
+
+}  // namespace funnel

@@ -1,0 +1,77 @@
+// Recall: the first stage of the cascade, which finds candidates in the whole
+// corpus. A recall channel answers one query with its top-k docs; the recall
+// stage (pipeline) merges several channels with per-channel quotas.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "funnel/data.h"
+
+namespace funnel {
+
+// One doc found by a channel. `row` is the doc's position in the corpus (and
+// in the index's doc table); `score` is channel-specific, higher is better.
+struct RecallHit {
+  std::uint32_t row;
+  double score;
+};
+
+// A source of candidates. Implementations are thread-safe for search().
+class RecallChannel {
+ public:
+  virtual ~RecallChannel() = default;
+  // Short name used in configs and traces, e.g. "bm25".
+  virtual std::string name() const = 0;
+  // The best `k` docs for `query`, best first (fewer if fewer match).
+  virtual std::vector<RecallHit> search(std::string_view query, std::size_t k) const = 0;
+};
+
+// BM25 parameters and text analysis, as Xapian's BM25Weight defines them
+// (https://xapian.org/docs/apidoc/html/classXapian_1_1BM25Weight.html).
+struct Bm25Options {
+  double k1 = 1.0;           // term-frequency saturation (Xapian default 1)
+  double k2 = 0.0;           // query-length correction (Xapian default 0)
+  double k3 = 1.0;           // query-term-frequency saturation (default 1)
+  double b = 0.5;            // document-length normalisation (Xapian default 0.5)
+  double min_normlen = 0.5;  // floor of the normalised doc length (default 0.5)
+  // Snowball stemmer language ("english", "french", ... or "none").
+  std::string stemmer = "english";
+  // Field weights, applied as within-doc frequency increments (integers >= 0;
+  // 0 leaves the field out). Title counts double by default: short titles
+  // carry the topic of a video.
+  int title_weight = 2;
+  int text_weight = 1;
+  int tags_weight = 1;
+  // Split runs of Chinese/Japanese/Korean characters into unigrams and
+  // bigrams (Xapian's CJK n-gram mode), in documents and queries.
+  bool cjk_ngram = true;
+};
+
+// Called with (docs done, docs in all) during long work.
+using ProgressFn = std::function<void(std::size_t, std::size_t)>;
+
+// Builds a BM25 index of `corpus` in folder `dir` (which must not exist or
+// be empty). Rows of the index are the corpus rows. Throws funnel::Error.
+void build_bm25_index(const Corpus& corpus, const std::filesystem::path& dir,
+                      const Bm25Options& options, const ProgressFn& progress = {});
+
+// Opens a BM25 index built by build_bm25_index. The options' analysis
+// fields (stemmer, cjk_ngram) must match the ones used at build time; the
+// scoring fields (k1, b, ...) may differ. Throws funnel::Error.
+std::unique_ptr<RecallChannel> open_bm25_channel(const std::filesystem::path& dir,
+                                                 const Bm25Options& options);
+
+// Reads/writes Bm25Options as a JSON object (missing keys keep defaults;
+// unknown keys are an error naming `where`).
+Bm25Options bm25_options_from_json(const nlohmann::json& j, const std::string& where);
+nlohmann::json bm25_options_to_json(const Bm25Options& o);
+
+}  // namespace funnel

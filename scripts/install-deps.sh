@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, every Debian package funnel needs to build, test and run.
+# Idempotent: when everything is present it prints nothing and exits 0.
+# Why each package is here: docs/dependencies.md.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libxapian-dev        # BM25 recall (inverted index, stemming, CJK n-grams)
+  nlohmann-json3-dev   # JSON / JSONL readers and writers, cascade config
+  libcli11-dev         # CLI parsing with --help on every subcommand
+  libgtest-dev         # unit tests
+  libbenchmark-dev     # micro-benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet; refresh once, quietly.
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2

@@ -1,0 +1,139 @@
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <unordered_set>
+
+#include "funnel/eval.h"
+#include "funnel/metrics.h"
+
+namespace funnel {
+using nlohmann::json;
+
+namespace {
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  // Nearest-rank percentile: the smallest value with at least p of the mass.
+  auto idx = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+  return v[std::clamp<std::size_t>(idx, 1, v.size()) - 1];
+}
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+}  // namespace
+
+EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries, const Qrels& qrels,
+                    const EvalOptions& options) {
+  EvalResult res;
+  const auto names = pipeline.stage_names();
+  const std::size_t S = names.size();
+  std::vector<std::vector<double>> ms(S);
+  std::vector<double> total_ms, kept(S, 0), recall(S, 0);
+  const Index& index = pipeline.index();
+
+  std::vector<const Query*> todo;
+  for (const Query& q : queries) {
+    auto it = qrels.find(q.id);
+    if (it == qrels.end()) continue;
+    bool any = std::any_of(it->second.begin(), it->second.end(), [](auto& p) { return p.second > 0; });
+    if (any) todo.push_back(&q);
+  }
+  std::size_t done = 0;
+  for (const Query* q : todo) {
+    const metrics::Judgments& judged = qrels.at(q->id);
+    std::size_t relevant = 0;
+    for (auto& [d, g] : judged) relevant += g > 0;
+
+    Request req;
+    req.query = q->text;
+    req.k = options.k;
+    req.trace_survivors = true;
+    Response resp = pipeline.run(req);
+
+    for (std::size_t s = 0; s < S; ++s) {
+      const StageTrace& tr = resp.trace[s];
+      ms[s].push_back(tr.ms);
+      kept[s] += static_cast<double>(tr.out);
+      std::size_t found = 0;
+      for (std::uint32_t row : tr.survivors) {
+        auto it = judged.find(index.doc_id(row));
+        found += it != judged.end() && it->second > 0;
+      }
+      recall[s] += static_cast<double>(found) / static_cast<double>(relevant);
+    }
+    total_ms.push_back(resp.total_ms);
+
+    std::vector<std::string> ranked;
+    RunEntry entry{q->id, {}};
+    for (const auto& item : resp.items) {
+      ranked.push_back(item.doc_id);
+      entry.ranked.push_back({item.doc_id, item.score});
+    }
+    res.ndcg10 += metrics::ndcg_at_k(ranked, judged, 10);
+    res.map += metrics::average_precision(ranked, judged, 1000);
+    res.mrr += metrics::reciprocal_rank(ranked, judged);
+    res.recall100 += metrics::recall_at_k(ranked, judged, 100);
+    res.recall1000 += metrics::recall_at_k(ranked, judged, 1000);
+    res.run.push_back(std::move(entry));
+    if (options.progress && (++done % 100 == 0 || done == todo.size())) options.progress(done, todo.size());
+  }
+  const double n = static_cast<double>(std::max<std::size_t>(todo.size(), 1));
+  res.queries = todo.size();
+  for (double* m : {&res.ndcg10, &res.map, &res.mrr, &res.recall100, &res.recall1000}) *m /= n;
+  for (std::size_t s = 0; s < S; ++s)
+    res.stages.push_back({names[s], kept[s] / n, recall[s] / n, percentile(ms[s], 0.5), percentile(ms[s], 0.99)});
+  res.total_p50_ms = percentile(total_ms, 0.5);
+  res.total_p99_ms = percentile(total_ms, 0.99);
+  return res;
+}
+
+json eval_to_json(const EvalResult& r) {
+  json stages = json::array();
+  for (const auto& s : r.stages)
+    stages.push_back({{"name", s.name}, {"candidates", s.candidates}, {"recall", s.recall},
+                      {"p50_ms", s.p50_ms}, {"p99_ms", s.p99_ms}});
+  return {{"queries", r.queries},
+          {"stages", stages},
+          {"total", {{"p50_ms", r.total_p50_ms}, {"p99_ms", r.total_p99_ms}}},
+          {"metrics",
+           {{"ndcg@10", r.ndcg10}, {"map", r.map}, {"mrr", r.mrr}, {"recall@100", r.recall100},
+            {"recall@1000", r.recall1000}}}};
+}
+
+std::string eval_to_table(const EvalResult& r) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-14s %12s %10s %10s %10s\n", "stage", "candidates", "recall", "p50 ms",
+                "p99 ms");
+  out += line;
+  for (const auto& s : r.stages) {
+    std::snprintf(line, sizeof line, "%-14s %12.1f %10.4f %10.3f %10.3f\n", s.name.c_str(), s.candidates,
+                  s.recall, s.p50_ms, s.p99_ms);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%-14s %12s %10s %10.3f %10.3f\n", "total", "", "", r.total_p50_ms,
+                r.total_p99_ms);
+  out += line;
+  out += "\n";
+  std::snprintf(line, sizeof line,
+                "queries %zu   nDCG@10 %.4f   MAP %.4f   MRR %.4f   Recall@100 %.4f   Recall@1000 %.4f\n",
+                r.queries, r.ndcg10, r.map, r.mrr, r.recall100, r.recall1000);
+  out += line;
+  return out;
+}
+
+std::string eval_to_markdown(const EvalResult& r) {
+  std::string out = "| stage | candidates | Recall@stage | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n";
+  for (const auto& s : r.stages)
+    out += "| " + s.name + " | " + fmt("%.1f", s.candidates) + " | " + fmt("%.4f", s.recall) + " | " +
+           fmt("%.3f", s.p50_ms) + " | " + fmt("%.3f", s.p99_ms) + " |\n";
+  out += "| total | | | " + fmt("%.3f", r.total_p50_ms) + " | " + fmt("%.3f", r.total_p99_ms) + " |\n\n";
+  out += "| queries | nDCG@10 | MAP | MRR | Recall@100 | Recall@1000 |\n|---:|---:|---:|---:|---:|---:|\n";
+  out += "| " + std::to_string(r.queries) + " | " + fmt("%.4f", r.ndcg10) + " | " + fmt("%.4f", r.map) + " | " +
+         fmt("%.4f", r.mrr) + " | " + fmt("%.4f", r.recall100) + " | " + fmt("%.4f", r.recall1000) + " |\n";
+  return out;
+}
+
+}  // namespace funnel

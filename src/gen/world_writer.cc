@@ -1,0 +1,138 @@
+// Writes a World in the BEIR layout plus logs (docs/formats.md).
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "funnel/error.h"
+#include "funnel/world.h"
+#include "util/fs.h"
+
+namespace funnel {
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+constexpr int kWorldFormatVersion = 1;
+
+void write_qrels(const fs::path& path, const World& w, const Qrels& qrels,
+                 const std::string* split) {
+  detail::AtomicFile f(path);
+  auto& out = f.stream();
+  out << "query-id\tcorpus-id\tscore\n";
+  for (std::size_t i = 0; i < w.queries.size(); ++i) {
+    if (split && w.query_truth[i].split != *split) continue;
+    auto it = qrels.find(w.queries[i].id);
+    if (it == qrels.end()) continue;
+    // Corpus order, so the file is the same for the same seed.
+    std::vector<std::pair<std::uint32_t, int>> rows;
+    for (auto& [doc, g] : it->second) rows.push_back({w.corpus.row_of.at(doc), g});
+    std::sort(rows.begin(), rows.end());
+    for (auto [row, g] : rows) out << w.queries[i].id << '\t' << w.corpus.docs[row].id << '\t' << g << '\n';
+  }
+  f.commit();
+}
+
+}  // namespace
+
+void write_world(const World& w, const fs::path& out, bool overwrite) {
+  detail::StagingDir stage(out, overwrite);
+  const fs::path dir = stage.path();
+  {
+    detail::AtomicFile f(dir / "corpus.jsonl");
+    std::vector<double> vec;
+    for (const Doc& d : w.corpus.docs) {
+      // Through double, rounded to 4 decimals, so the file shows "0.1234"
+      // rather than the float's long binary expansion.
+      vec.assign(d.image_vec.size(), 0.0);
+      for (std::size_t k = 0; k < vec.size(); ++k) vec[k] = std::round(double(d.image_vec[k]) * 1e4) / 1e4;
+      ordered_json j = {{"id", d.id}, {"title", d.title}, {"text", d.text}, {"tags", d.tags},
+                        {"author", d.author}, {"category", d.category}, {"image_vec", vec}};
+      f.stream() << j.dump() << '\n';
+    }
+    f.commit();
+  }
+  {
+    detail::AtomicFile f(dir / "queries.jsonl");
+    for (const Query& q : w.queries) f.stream() << ordered_json{{"id", q.id}, {"text", q.text}}.dump() << '\n';
+    f.commit();
+  }
+  fs::create_directory(dir / "qrels");
+  for (std::string split : {"train", "dev", "test"}) write_qrels(dir / "qrels" / (split + ".tsv"), w, w.qrels, &split);
+  write_qrels(dir / "human_labels.tsv", w, w.human_labels, nullptr);
+  {
+    detail::AtomicFile f(dir / "users.jsonl");
+    for (std::size_t i = 0; i < w.user_interests.size(); ++i) {
+      std::string id = "u" + std::string(std::to_string(w.user_interests.size()).size() - std::to_string(i + 1).size(), '0') +
+                       std::to_string(i + 1);
+      f.stream() << ordered_json{{"id", id}, {"interests", w.user_interests[i]}}.dump() << '\n';
+    }
+    f.commit();
+  }
+  {
+    detail::AtomicFile f(dir / "impressions.jsonl");
+    auto& o = f.stream();
+    char watch[32];
+    for (const Impression& im : w.impressions) {
+      std::snprintf(watch, sizeof watch, "%.3f", im.watch);
+      o << "{\"request_id\":\"" << im.request_id << "\",\"query_id\":\"" << im.query_id
+        << "\",\"user_id\":\"" << im.user_id << "\",\"doc_id\":\"" << im.doc_id
+        << "\",\"position\":" << im.position << ",\"click\":" << im.click << ",\"watch\":" << watch
+        << ",\"finish\":" << im.finish << ",\"like\":" << im.like << ",\"share\":" << im.share
+        << ",\"follow\":" << im.follow << "}\n";
+    }
+    f.commit();
+  }
+  {
+    // Summary statistics, so a reader can see what the world contains
+    // without reading the generator.
+    std::map<std::string, std::size_t> intents, per_split_queries, per_split_qrels;
+    std::size_t typos = 0, reordered = 0, synonyms = 0, vague = 0, polysemous = 0;
+    for (std::size_t i = 0; i < w.query_truth.size(); ++i) {
+      const auto& q = w.query_truth[i];
+      ++intents[q.intent];
+      ++per_split_queries[q.split];
+      per_split_qrels[q.split] += w.qrels.count(w.queries[i].id) ? w.qrels.at(w.queries[i].id).size() : 0;
+      typos += q.typo;
+      reordered += q.reordered;
+      synonyms += q.synonym;
+    }
+    for (const auto& d : w.doc_truth) vague += d.vague;
+    for (const auto& t : w.entity_topics) polysemous += t.size() > 1;
+    std::size_t clicks = 0;
+    for (const auto& im : w.impressions) clicks += im.click;
+    const WorldOptions& o = w.options;
+    ordered_json j = {
+        {"format_version", kWorldFormatVersion},
+        {"generator", "funnel gen"},
+        {"options",
+         {{"docs", o.docs}, {"queries", o.queries}, {"users", o.users}, {"impressions", o.impressions},
+          {"seed", o.seed}, {"image_dim", o.image_dim}, {"page_size", o.page_size},
+          {"polysemous_share", o.polysemous_share}, {"doc_synonym_rate", o.doc_synonym_rate},
+          {"query_synonym_rate", o.query_synonym_rate}, {"vague_title_share", o.vague_title_share},
+          {"typo_rate", o.typo_rate}, {"reorder_rate", o.reorder_rate},
+          {"human_label_share", o.human_label_share}, {"label_noise", o.label_noise},
+          {"train_share", o.train_share}, {"dev_share", o.dev_share}}},
+        {"files",
+         {{"corpus", "corpus.jsonl"}, {"queries", "queries.jsonl"},
+          {"qrels", {"qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv"}},
+          {"human_labels", "human_labels.tsv"}, {"impressions", "impressions.jsonl"},
+          {"users", "users.jsonl"}}},
+        {"topics", w.topic_names},
+        {"stats",
+         {{"entities", w.entity_names.size()}, {"polysemous_entities", polysemous},
+          {"vague_docs", vague}, {"query_intents", intents}, {"queries_per_split", per_split_queries},
+          {"qrels_per_split", per_split_qrels}, {"typo_queries", typos}, {"reordered_queries", reordered},
+          {"synonym_queries", synonyms}, {"human_label_queries", w.human_labels.size()},
+          {"impressions", w.impressions.size()}, {"clicks", clicks}}}};
+    detail::AtomicFile f(dir / "world.json");
+    f.stream() << j.dump(2) << '\n';
+    f.commit();
+  }
+  stage.commit();
+}
+
+}  // namespace funnel

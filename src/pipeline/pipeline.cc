@@ -1,0 +1,164 @@
+#include "funnel/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "funnel/error.h"
+#include "pipeline/config_util.h"
+
+namespace funnel {
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+std::mutex& registry_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, StageFactory>& registry() {
+  // Built-ins are added on first use, so static-library linking cannot drop
+  // them the way it drops unreferenced self-registering objects.
+  static std::map<std::string, StageFactory> r = [] {
+    std::map<std::string, StageFactory> m;
+    detail::add_builtin_stages(m);
+    return m;
+  }();
+  return r;
+}
+}  // namespace
+
+void register_stage_type(const std::string& type, StageFactory factory) {
+  std::lock_guard lock(registry_mutex());
+  registry()[type] = std::move(factory);
+}
+
+std::vector<std::string> stage_types() {
+  std::lock_guard lock(registry_mutex());
+  std::vector<std::string> out;
+  for (auto& [name, f] : registry()) out.push_back(name);
+  return out;
+}
+
+json default_cascade(std::size_t recall_k, std::size_t keep) {
+  return {{"stages",
+           {{{"name", "recall"}, {"type", "recall"}, {"channels", {{{"type", "bm25"}, {"quota", recall_k}}}}},
+            {{"name", "truncate"}, {"type", "truncate"}, {"keep", keep}}}}};
+}
+
+json read_cascade_config(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path.string() + ": cannot open cascade config");
+  try {
+    return json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw Error(path.string() + ": malformed JSON (" + e.what() + ")");
+  }
+}
+
+struct Pipeline::Step {
+  std::string name, type;
+  std::unique_ptr<Stage> stage;
+};
+
+Pipeline::Pipeline(std::shared_ptr<const Index> index, const json& config, const std::string& where)
+    : index_(std::move(index)) {
+  if (!index_) throw Error(where + ": no index");
+  detail::check_keys(config, {"stages"}, where);
+  if (!config.contains("stages") || !config["stages"].is_array() || config["stages"].empty())
+    throw Error(where + ": field 'stages': expected a non-empty list");
+  const json& stages = config["stages"];
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    std::string sw = where + ": stages[" + std::to_string(i) + "]";
+    const json& s = stages[i];
+    if (!s.is_object()) throw Error(sw + ": expected an object");
+    auto step = std::make_unique<Step>();
+    step->type = detail::get_string(s, "type", sw);
+    step->name = s.contains("name") ? detail::get_string(s, "name", sw) : step->type;
+    for (const auto& other : steps_)
+      if (other->name == step->name) throw Error(sw + ": field 'name': duplicate stage name '" + step->name + "'");
+    StageFactory factory;
+    {
+      std::lock_guard lock(registry_mutex());
+      auto it = registry().find(step->type);
+      if (it != registry().end()) factory = it->second;
+    }
+    if (!factory) {
+      std::string known;
+      for (auto& t : stage_types()) known += (known.empty() ? "" : ", ") + t;
+      throw Error(sw + ": field 'type': unknown stage type '" + step->type + "' (known: " + known + ")");
+    }
+    if (i == 0 && step->type != "recall")
+      throw Error(sw + ": the first stage must be of type 'recall'");
+    step->stage = factory(s, *index_, sw);
+    steps_.push_back(std::move(step));
+  }
+}
+
+Pipeline::~Pipeline() = default;
+
+std::vector<std::string> Pipeline::stage_names() const {
+  std::vector<std::string> out;
+  for (const auto& s : steps_) out.push_back(s->name);
+  return out;
+}
+
+Response Pipeline::run(const Request& request) const {
+  if (request.query.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw Error("request: field 'query': empty");
+  if (request.k == 0) throw Error("request: field 'k': expected an integer >= 1");
+  if (!request.overrides.is_object()) throw Error("request: field 'overrides': expected an object");
+  for (auto it = request.overrides.begin(); it != request.overrides.end(); ++it) {
+    bool known = std::any_of(steps_.begin(), steps_.end(), [&](auto& s) { return s->name == it.key(); });
+    if (!known) throw Error("request: field 'overrides': no stage named '" + it.key() + "'");
+    if (!it.value().is_object())
+      throw Error("request: field 'overrides." + it.key() + "': expected an object");
+  }
+
+  static const json kEmpty = json::object();
+  Response resp;
+  std::vector<Candidate> cands;
+  auto t_all = Clock::now();
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    const Step& step = *steps_[i];
+    StageTrace tr;
+    tr.name = step.name;
+    tr.type = step.type;
+    tr.in = cands.size();
+    auto it = request.overrides.find(step.name);
+    StageContext ctx{*index_, request, it != request.overrides.end() ? *it : kEmpty};
+    auto t0 = Clock::now();
+    step.stage->run(ctx, cands);
+    tr.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    tr.out = cands.size();
+    for (std::size_t r = 0; r < cands.size(); ++r)
+      cands[r].marks.push_back({static_cast<std::uint32_t>(i), cands[r].score, static_cast<std::uint32_t>(r + 1)});
+    if (request.trace_survivors) {
+      tr.survivors.reserve(cands.size());
+      for (const auto& c : cands) tr.survivors.push_back(c.row);
+    }
+    resp.trace.push_back(std::move(tr));
+  }
+  resp.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_all).count();
+
+  auto names = index_->channel_names();
+  std::size_t n = std::min(request.k, cands.size());
+  resp.items.reserve(n);
+  for (std::size_t r = 0; r < n; ++r) {
+    Candidate& c = cands[r];
+    ResultItem item;
+    item.row = c.row;
+    item.doc_id = index_->doc_id(c.row);
+    item.title = index_->title(c.row);
+    item.score = c.score;
+    for (std::size_t b = 0; b < names.size(); ++b)
+      if (c.channels & (1u << b)) item.channels.push_back(names[b]);
+    item.marks = std::move(c.marks);
+    resp.items.push_back(std::move(item));
+  }
+  return resp;
+}
+
+}  // namespace funnel

@@ -1,0 +1,124 @@
+// Built-in stage types: "recall" (merge recall channels with quotas) and
+// "truncate" (keep the first N).
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
+#include "funnel/error.h"
+#include "funnel/pipeline.h"
+#include "pipeline/config_util.h"
+
+namespace funnel {
+using nlohmann::json;
+
+namespace {
+
+// Runs each configured channel for its quota and merges the hits: a doc
+// found by several channels appears once, with every channel's bit set and
+// the best normalised position as its order key. Channels are interleaved by
+// rank (round robin) so no channel's quota is starved by another's scores,
+// whose scales differ.
+class RecallStage final : public Stage {
+ public:
+  RecallStage(const json& cfg, const Index& index, const std::string& where) {
+    detail::check_keys(cfg, {"name", "type", "channels", "keep"}, where);
+    if (!cfg.contains("channels") || !cfg["channels"].is_array() || cfg["channels"].empty())
+      throw Error(where + ": field 'channels': expected a non-empty list of {\"type\", \"quota\"}");
+    auto names = index.channel_names();
+    for (std::size_t i = 0; i < cfg["channels"].size(); ++i) {
+      const json& c = cfg["channels"][i];
+      std::string cw = where + ": channels[" + std::to_string(i) + "]";
+      detail::check_keys(c, {"type", "quota"}, cw);
+      std::string type = detail::get_string(c, "type", cw);
+      const RecallChannel* ch = index.channel(type);
+      if (!ch) {
+        std::string have;
+        for (auto& n : names) have += (have.empty() ? "" : ", ") + n;
+        throw Error(cw + ": field 'type': no recall channel '" + type + "' in this index (has: " + have + ")");
+      }
+      auto bit = static_cast<std::uint32_t>(std::find(names.begin(), names.end(), type) - names.begin());
+      channels_.push_back({ch, detail::get_size(c, "quota", cw, 1000), bit});
+    }
+    keep_ = detail::get_size(cfg, "keep", where, 0);
+  }
+
+  void run(const StageContext& ctx, std::vector<Candidate>& out) const override {
+    std::vector<std::vector<RecallHit>> lists;
+    for (const auto& c : channels_) {
+      std::size_t quota = c.quota;
+      if (ctx.overrides.contains("quota")) {
+        const json& q = ctx.overrides["quota"];
+        if (!q.is_object()) throw Error("request: overrides.recall.quota: expected an object {channel: n}");
+        if (q.contains(c.channel->name()))
+          quota = detail::get_size(q, c.channel->name(), "request: overrides.recall.quota", quota);
+      }
+      lists.push_back(c.channel->search(ctx.request.query, quota));
+    }
+    out.clear();
+    std::unordered_map<std::uint32_t, std::size_t> slot;
+    std::size_t longest = 0;
+    for (auto& l : lists) longest = std::max(longest, l.size());
+    for (std::size_t r = 0; r < longest; ++r) {
+      for (std::size_t i = 0; i < lists.size(); ++i) {
+        if (r >= lists[i].size()) continue;
+        const RecallHit& h = lists[i][r];
+        auto [it, fresh] = slot.emplace(h.row, out.size());
+        if (fresh) {
+          Candidate c;
+          c.row = h.row;
+          // With one channel the score is its own; with several, the merged
+          // order is the interleaving, expressed as a decreasing score.
+          c.score = lists.size() == 1 ? h.score : -static_cast<double>(out.size());
+          out.push_back(std::move(c));
+        }
+        out[it->second].channels |= 1u << channels_[i].bit;
+      }
+    }
+    std::size_t keep = keep_;
+    if (ctx.overrides.contains("keep")) keep = detail::get_size(ctx.overrides, "keep", "request: overrides", keep);
+    if (keep > 0 && out.size() > keep) out.resize(keep);
+  }
+
+ private:
+  struct Source {
+    const RecallChannel* channel;
+    std::size_t quota;
+    std::uint32_t bit;
+  };
+  std::vector<Source> channels_;
+  std::size_t keep_ = 0;  // 0: keep everything the channels return
+};
+
+// Keeps the first `keep` candidates (the per-stage budget).
+class TruncateStage final : public Stage {
+ public:
+  TruncateStage(const json& cfg, const Index&, const std::string& where) {
+    detail::check_keys(cfg, {"name", "type", "keep"}, where);
+    if (!cfg.contains("keep")) throw Error(where + ": field 'keep': missing (expected an integer >= 1)");
+    keep_ = detail::get_size(cfg, "keep", where, 0);
+    if (keep_ == 0) throw Error(where + ": field 'keep': expected an integer >= 1");
+  }
+  void run(const StageContext& ctx, std::vector<Candidate>& c) const override {
+    std::size_t keep = keep_;
+    if (ctx.overrides.contains("keep")) keep = detail::get_size(ctx.overrides, "keep", "request: overrides", keep);
+    if (c.size() > keep) c.resize(keep);
+  }
+
+ private:
+  std::size_t keep_;
+};
+
+}  // namespace
+
+namespace detail {
+void add_builtin_stages(std::map<std::string, StageFactory>& registry) {
+  registry["recall"] = [](const json& c, const Index& i, const std::string& w) -> std::unique_ptr<Stage> {
+    return std::make_unique<RecallStage>(c, i, w);
+  };
+  registry["truncate"] = [](const json& c, const Index& i, const std::string& w) -> std::unique_ptr<Stage> {
+    return std::make_unique<TruncateStage>(c, i, w);
+  };
+}
+}  // namespace detail
+
+}  // namespace funnel

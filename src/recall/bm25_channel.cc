@@ -1,0 +1,181 @@
+// BM25 recall backed by Xapian: fields are indexed as unprefixed terms with
+// per-field within-doc-frequency increments, so a field weight of w makes each
+// of the field's words count w times, which is how Xapian expresses field
+// boosts without changing the BM25 formula.
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <xapian.h>
+
+#include "funnel/error.h"
+#include "funnel/recall.h"
+
+namespace funnel {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+Xapian::Stem make_stemmer(const std::string& lang) {
+  if (lang.empty() || lang == "none") return Xapian::Stem();
+  try {
+    return Xapian::Stem(lang);
+  } catch (const Xapian::Error& e) {
+    throw Error("bm25: unknown stemmer language '" + lang + "' (" + e.get_msg() + ")");
+  }
+}
+
+class Bm25Channel final : public RecallChannel {
+ public:
+  Bm25Channel(const fs::path& dir, const Bm25Options& o) : options_(o), stemmer_(make_stemmer(o.stemmer)) {
+    try {
+      db_ = Xapian::Database(dir.string());
+    } catch (const Xapian::Error& e) {
+      throw Error(dir.string() + ": cannot open BM25 index: " + e.get_msg());
+    }
+    std::string built = db_.get_metadata("funnel.analysis");
+    json want = {{"stemmer", o.stemmer}, {"cjk_ngram", o.cjk_ngram}};
+    if (built.empty()) throw Error(dir.string() + ": not a funnel BM25 index (no analysis metadata)");
+    if (json::parse(built) != want)
+      throw Error(dir.string() + ": index was built with analysis " + built +
+                  " but the channel asks for " + want.dump());
+    parser_.set_stemmer(stemmer_);
+    parser_.set_stemming_strategy(Xapian::QueryParser::STEM_SOME);
+    parser_.set_database(db_);
+    parser_.set_default_op(Xapian::Query::OP_OR);
+  }
+
+  std::string name() const override { return "bm25"; }
+
+  std::vector<RecallHit> search(std::string_view query, std::size_t k) const override {
+    std::vector<RecallHit> hits;
+    if (k == 0) return hits;
+    // Xapian objects are not safe for concurrent use; serialise per channel.
+    std::lock_guard lock(mu_);
+    unsigned flags = Xapian::QueryParser::FLAG_DEFAULT;
+    if (options_.cjk_ngram) flags |= Xapian::QueryParser::FLAG_CJK_NGRAM;
+    Xapian::Query q;
+    std::string text(query);
+    try {
+      q = parser_.parse_query(text, flags);
+    } catch (const Xapian::QueryParserError&) {
+      // Unbalanced quotes and the like: fall back to plain words.
+      q = parser_.parse_query(text, options_.cjk_ngram ? Xapian::QueryParser::FLAG_CJK_NGRAM : 0);
+    }
+    Xapian::Enquire enquire(db_);
+    enquire.set_query(q);
+    enquire.set_weighting_scheme(Xapian::BM25Weight(options_.k1, options_.k2, options_.k3,
+                                                    options_.b, options_.min_normlen));
+    Xapian::MSet mset = enquire.get_mset(0, static_cast<Xapian::doccount>(k));
+    hits.reserve(mset.size());
+    for (auto it = mset.begin(); it != mset.end(); ++it)
+      hits.push_back({static_cast<std::uint32_t>(*it - 1), it.get_weight()});
+    return hits;
+  }
+
+ private:
+  Bm25Options options_;
+  Xapian::Stem stemmer_;
+  Xapian::Database db_;
+  mutable Xapian::QueryParser parser_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace
+
+void build_bm25_index(const Corpus& corpus, const fs::path& dir, const Bm25Options& o,
+                      const ProgressFn& progress) {
+  for (auto [name, w] : {std::pair{"title_weight", o.title_weight},
+                         {"text_weight", o.text_weight}, {"tags_weight", o.tags_weight}})
+    if (w < 0) throw Error(std::string("bm25: ") + name + " must be >= 0, got " + std::to_string(w));
+  try {
+    Xapian::WritableDatabase db(dir.string(), Xapian::DB_CREATE_OR_OVERWRITE);
+    Xapian::TermGenerator tg;
+    tg.set_stemmer(make_stemmer(o.stemmer));
+    tg.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
+    if (o.cjk_ngram) tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+    const std::size_t n = corpus.docs.size();
+    for (std::size_t row = 0; row < n; ++row) {
+      const Doc& d = corpus.docs[row];
+      Xapian::Document doc;
+      tg.set_document(doc);
+      if (o.title_weight > 0 && !d.title.empty()) {
+        tg.index_text(d.title, o.title_weight);
+        tg.increase_termpos();
+      }
+      if (o.text_weight > 0 && !d.text.empty()) {
+        tg.index_text(d.text, o.text_weight);
+        tg.increase_termpos();
+      }
+      if (o.tags_weight > 0)
+        for (const auto& tag : d.tags) {
+          tg.index_text(tag, o.tags_weight);
+          tg.increase_termpos();
+        }
+      doc.set_data(d.id);
+      // Docid = row + 1 so that search hits map straight back to corpus rows.
+      db.replace_document(static_cast<Xapian::docid>(row + 1), doc);
+      if (progress && (row + 1) % 5000 == 0) progress(row + 1, n);
+    }
+    db.set_metadata("funnel.analysis",
+                    json{{"stemmer", o.stemmer}, {"cjk_ngram", o.cjk_ngram}}.dump());
+    db.commit();
+    db.close();
+    if (progress) progress(n, n);
+  } catch (const Xapian::Error& e) {
+    throw Error(dir.string() + ": building BM25 index failed: " + e.get_description());
+  }
+}
+
+std::unique_ptr<RecallChannel> open_bm25_channel(const fs::path& dir, const Bm25Options& o) {
+  return std::make_unique<Bm25Channel>(dir, o);
+}
+
+Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
+  Bm25Options o;
+  if (j.is_null()) return o;
+  if (!j.is_object()) throw Error(where + ": expected an object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const json& v = it.value();
+    auto num = [&]() {
+      if (!v.is_number()) throw Error(where + ": field '" + k + "': expected a number");
+      return v.get<double>();
+    };
+    auto integer = [&]() {
+      if (!v.is_number_integer() || v.get<long>() < 0)
+        throw Error(where + ": field '" + k + "': expected an integer >= 0");
+      return v.get<int>();
+    };
+    if (k == "k1") o.k1 = num();
+    else if (k == "k2") o.k2 = num();
+    else if (k == "k3") o.k3 = num();
+    else if (k == "b") o.b = num();
+    else if (k == "min_normlen") o.min_normlen = num();
+    else if (k == "title_weight") o.title_weight = integer();
+    else if (k == "text_weight") o.text_weight = integer();
+    else if (k == "tags_weight") o.tags_weight = integer();
+    else if (k == "stemmer") {
+      if (!v.is_string()) throw Error(where + ": field 'stemmer': expected a string");
+      o.stemmer = v.get<std::string>();
+    } else if (k == "cjk_ngram") {
+      if (!v.is_boolean()) throw Error(where + ": field 'cjk_ngram': expected true/false");
+      o.cjk_ngram = v.get<bool>();
+    } else {
+      throw Error(where + ": unknown field '" + k + "'");
+    }
+  }
+  if (o.k1 < 0 || o.k2 < 0 || o.k3 < 0 || o.b < 0 || o.b > 1 || o.min_normlen < 0)
+    throw Error(where + ": BM25 parameters out of range (k1, k2, k3 >= 0; 0 <= b <= 1)");
+  make_stemmer(o.stemmer);  // validates the language name
+  return o;
+}
+
+json bm25_options_to_json(const Bm25Options& o) {
+  return {{"k1", o.k1}, {"k2", o.k2}, {"k3", o.k3}, {"b", o.b}, {"min_normlen", o.min_normlen},
+          {"stemmer", o.stemmer}, {"title_weight", o.title_weight},
+          {"text_weight", o.text_weight}, {"tags_weight", o.tags_weight},
+          {"cjk_ngram", o.cjk_ngram}};
+}
+
+}  // namespace funnel

@@ -1,0 +1,16 @@
+// UTF-8 validation and code-point iteration.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace funnel::detail {
+
+inline constexpr std::size_t kValidUtf8 = static_cast<std::size_t>(-1);
+
+// Byte offset of the first byte that does not start a well-formed UTF-8
+// sequence (overlong forms, surrogates and code points above U+10FFFF are
+// rejected), or kValidUtf8 when all of `s` is valid.
+std::size_t find_invalid_utf8(std::string_view s);
+
+}  // namespace funnel::detail

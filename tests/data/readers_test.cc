@@ -1,0 +1,212 @@
+// Strict readers: every kind of bad input is refused with an error naming
+// file:line and the field, and the CLI leaves nothing behind.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "funnel/data.h"
+#include "funnel/error.h"
+#include "test_util.h"
+
+namespace funnel {
+namespace {
+namespace fs = std::filesystem;
+
+const char* kGood1 = R"({"id": "a", "title": "Peppa cartoon", "text": "pig", "tags": ["kids"], "image_vec": [0.5, 1]})";
+const char* kGood2 = R"({"_id": "b", "title": "toy unboxing", "text": "", "author": "Sunny Lab", "category": "short", "image_vec": [1, 2]})";
+
+// Reads `content` as a corpus and returns the error message ("" if none).
+std::string corpus_error(const std::string& content) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "corpus.jsonl", content);
+  try {
+    read_corpus(tmp.path() / "corpus.jsonl");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ReadCorpus, ReadsFieldsAndBothIdSpellings) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "c.jsonl", std::string(kGood1) + "\n\n" + kGood2 + "\n");
+  Corpus c = read_corpus(tmp.path() / "c.jsonl");
+  ASSERT_EQ(c.docs.size(), 2u);
+  EXPECT_EQ(c.docs[0].id, "a");
+  EXPECT_EQ(c.docs[1].id, "b");
+  EXPECT_EQ(c.docs[0].tags, std::vector<std::string>{"kids"});
+  EXPECT_EQ(c.docs[1].author, "Sunny Lab");
+  EXPECT_EQ(c.docs[1].category, "short");
+  EXPECT_EQ(c.image_dim, 2);
+  EXPECT_FLOAT_EQ(c.docs[1].image_vec[1], 2.0f);
+  EXPECT_EQ(*c.find("b"), 1u);
+  EXPECT_FALSE(c.find("zz").has_value());
+}
+
+TEST(ReadCorpus, AcceptsChineseText) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "c.jsonl", R"({"id": "z1", "title": "小猪佩奇 动画片", "text": "第一集"})" "\n");
+  Corpus c = read_corpus(tmp.path() / "c.jsonl");
+  EXPECT_EQ(c.docs[0].title, "小猪佩奇 动画片");
+}
+
+TEST(ReadCorpus, MalformedLineNamesFileAndLine) {
+  std::string err = corpus_error(std::string(kGood1) + "\n{\"id\": \"x\", \"title\": \n");
+  EXPECT_NE(err.find("corpus.jsonl:2:"), std::string::npos) << err;
+  EXPECT_NE(err.find("malformed JSON"), std::string::npos) << err;
+}
+
+TEST(ReadCorpus, MissingId) {
+  std::string err = corpus_error(std::string(kGood1) + "\n" + R"({"title": "no id here"})" + "\n");
+  EXPECT_NE(err.find("corpus.jsonl:2:"), std::string::npos) << err;
+  EXPECT_NE(err.find("missing id"), std::string::npos) << err;
+}
+
+TEST(ReadCorpus, EmptyId) {
+  std::string err = corpus_error(R"({"id": "", "title": "x"})" "\n");
+  EXPECT_NE(err.find("corpus.jsonl:1: field 'id': empty id"), std::string::npos) << err;
+}
+
+TEST(ReadCorpus, DuplicateId) {
+  std::string err = corpus_error(std::string(kGood1) + "\n" + kGood2 + "\n" + kGood1 + "\n");
+  EXPECT_NE(err.find("corpus.jsonl:3: field 'id': duplicate doc id 'a' (first seen at line 1)"), std::string::npos)
+      << err;
+}
+
+TEST(ReadCorpus, WrongTypes) {
+  std::string err = corpus_error(R"({"id": "a", "title": 42})" "\n");
+  EXPECT_NE(err.find("corpus.jsonl:1: field 'title': expected a string, got integer"), std::string::npos) << err;
+  err = corpus_error(R"({"id": "a", "tags": "one"})" "\n");
+  EXPECT_NE(err.find("field 'tags': expected a list of strings"), std::string::npos) << err;
+  err = corpus_error(R"({"id": "a", "tags": ["ok", 3]})" "\n");
+  EXPECT_NE(err.find("field 'tags': element 1: expected a string"), std::string::npos) << err;
+  err = corpus_error(R"({"id": "a", "image_vec": [1, "x"]})" "\n");
+  EXPECT_NE(err.find("field 'image_vec': element 1: expected a number"), std::string::npos) << err;
+  err = corpus_error(R"({"id": ["a"]})" "\n");
+  EXPECT_NE(err.find("field 'id': expected a string id"), std::string::npos) << err;
+  err = corpus_error(R"(["not", "an", "object"])" "\n");
+  EXPECT_NE(err.find("corpus.jsonl:1: expected a JSON object"), std::string::npos) << err;
+}
+
+TEST(ReadCorpus, NonUtf8Bytes) {
+  std::string err = corpus_error(std::string(kGood1) + "\n{\"id\": \"c\", \"title\": \"caf\xE9\"}\n");
+  EXPECT_NE(err.find("corpus.jsonl:2: invalid UTF-8 at byte"), std::string::npos) << err;
+}
+
+TEST(ReadCorpus, VectorOfWrongDimension) {
+  std::string err = corpus_error(std::string(kGood1) + "\n" + R"({"id": "c", "image_vec": [1, 2, 3]})" + "\n");
+  EXPECT_NE(err.find("corpus.jsonl:2: field 'image_vec': expected 2 numbers (the dimension set at line 1), got 3"),
+            std::string::npos)
+      << err;
+}
+
+TEST(ReadCorpus, EmptyFileAndMissingFile) {
+  EXPECT_NE(corpus_error("\n\n").find("no documents"), std::string::npos);
+  try {
+    read_corpus("/nonexistent/corpus.jsonl");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/corpus.jsonl: file not found"), std::string::npos);
+  }
+}
+
+TEST(ReadQrels, HeaderGradesAndErrors) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "q.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\nq2\td1\t1\n");
+  Qrels q = read_qrels(tmp.path() / "q.tsv");
+  EXPECT_EQ(q.at("q1").at("d1"), 2);
+  EXPECT_EQ(q.at("q1").at("d2"), 0);
+  EXPECT_EQ(q.at("q2").size(), 1u);
+  test::write_file(tmp.path() / "bad.tsv", "query-id\tcorpus-id\tscore\nq1\td1\thigh\n");
+  try {
+    read_qrels(tmp.path() / "bad.tsv");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.tsv:2: column 'score': expected an integer grade, got 'high'"),
+              std::string::npos)
+        << e.what();
+  }
+  test::write_file(tmp.path() / "cols.tsv", "q1 d1 1\n");
+  EXPECT_THROW(read_qrels(tmp.path() / "cols.tsv"), Error);
+}
+
+TEST(ReadImpressions, FieldsAndRangeChecks) {
+  test::TempDir tmp;
+  std::string good =
+      R"({"request_id":"r1","query_id":"q1","user_id":"u1","doc_id":"d1","position":3,"click":1,"watch":0.5,"finish":false,"like":0,"share":0,"follow":true})";
+  test::write_file(tmp.path() / "i.jsonl", good + "\n");
+  auto ims = read_impressions(tmp.path() / "i.jsonl");
+  ASSERT_EQ(ims.size(), 1u);
+  EXPECT_EQ(ims[0].position, 3);
+  EXPECT_TRUE(ims[0].click);
+  EXPECT_TRUE(ims[0].follow);
+  EXPECT_FLOAT_EQ(ims[0].watch, 0.5f);
+
+  std::string bad = good;
+  bad.replace(bad.find("0.5"), 3, "1.5");
+  test::write_file(tmp.path() / "b.jsonl", good + "\n" + bad + "\n");
+  try {
+    read_impressions(tmp.path() / "b.jsonl");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("b.jsonl:2: field 'watch': expected a fraction in 0..1"), std::string::npos)
+        << e.what();
+  }
+  bad = good;
+  bad.replace(bad.find("\"click\":1"), 9, "\"click\":2");
+  test::write_file(tmp.path() / "c.jsonl", bad + "\n");
+  try {
+    read_impressions(tmp.path() / "c.jsonl");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("c.jsonl:1: field 'click': expected true/false or 0/1"), std::string::npos)
+        << e.what();
+  }
+}
+
+// The CLI turns each bad corpus into a nonzero exit and an error naming the
+// place, and leaves no index folder (nor a temporary one) behind.
+TEST(IndexCli, BadCorpusLeavesNothingBehind) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {std::string(kGood1) + "\n{\"id\": \"x\",\n", "corpus.jsonl:2: malformed JSON"},
+      {std::string(kGood1) + "\n{\"title\": \"t\"}\n", "corpus.jsonl:2: missing id"},
+      {std::string(kGood1) + "\n" + kGood1 + "\n", "corpus.jsonl:2: field 'id': duplicate doc id 'a'"},
+      {std::string(kGood1) + "\n{\"id\": \"c\", \"text\": 7}\n", "corpus.jsonl:2: field 'text': expected a string"},
+      {std::string(kGood1) + "\n{\"id\": \"c\", \"text\": \"\xff\xfe\"}\n", "corpus.jsonl:2: invalid UTF-8"},
+      {std::string(kGood1) + "\n{\"id\": \"c\", \"image_vec\": [1]}\n",
+       "corpus.jsonl:2: field 'image_vec': expected 2 numbers"},
+  };
+  for (const auto& [content, expected] : cases) {
+    test::TempDir tmp;
+    test::write_file(tmp.path() / "data" / "corpus.jsonl", content);
+    auto r = test::run_cli("index --data " + (tmp.path() / "data").string() + " --out " +
+                           (tmp.path() / "out" / "idx").string());
+    EXPECT_NE(r.exit_code, 0) << expected;
+    EXPECT_NE(r.output.find("funnel: error:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << "expected '" << expected << "' in: " << r.output;
+    EXPECT_FALSE(fs::exists(tmp.path() / "out" / "idx")) << expected;
+    // No temporary folder either.
+    if (fs::exists(tmp.path() / "out")) EXPECT_TRUE(fs::is_empty(tmp.path() / "out")) << expected;
+  }
+}
+
+TEST(EvalCli, BadRunPathAndUnknownSplit) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "data" / "corpus.jsonl", std::string(kGood1) + "\n" + kGood2 + "\n");
+  test::write_file(tmp.path() / "data" / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \"peppa\"}\n");
+  test::write_file(tmp.path() / "data" / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\ta\t1\n");
+  std::string data = (tmp.path() / "data").string(), idx = (tmp.path() / "idx").string();
+  ASSERT_EQ(test::run_cli("index --data " + data + " --out " + idx).exit_code, 0);
+  auto r = test::run_cli("eval --index " + idx + " --data " + data + " --split dev");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("no qrels for split 'dev'"), std::string::npos) << r.output;
+  // A queries file with a bad line: error, and no run file written.
+  test::write_file(tmp.path() / "data" / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \"peppa\"}\n{\"_id\": \"q2\"}\n");
+  r = test::run_cli("eval --index " + idx + " --data " + data + " --run " + (tmp.path() / "run.trec").string());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("queries.jsonl:2: field 'text': missing"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(tmp.path() / "run.trec"));
+}
+
+}  // namespace
+}  // namespace funnel

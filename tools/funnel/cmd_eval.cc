@@ -1,0 +1,68 @@
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <unordered_set>
+
+#include "cascade.h"
+#include "commands.h"
+#include "funnel/error.h"
+#include "funnel/eval.h"
+#include "progress.h"
+#include "util/fs.h"
+
+namespace funnel::cli {
+
+void add_eval(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate the cascade on the judged queries of a split");
+  struct Args {
+    std::string index, data, split = "test", config, run, report;
+    std::size_t k = 1000;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--index", a->index, "Index folder built by `funnel index`")->required();
+  cmd->add_option("--data", a->data, "Data folder (BEIR layout) with queries.jsonl and qrels/")->required();
+  cmd->add_option("--split", a->split, "Qrels split: qrels/<split>.tsv")->capture_default_str();
+  cmd->add_option("--k", a->k, "Final list depth per query")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--config", a->config, "Cascade config JSON (default: BM25 recall -> truncate)");
+  cmd->add_option("--run", a->run, "Write the final lists as a TREC run file");
+  cmd->add_option("--report", a->report, "Write a markdown report");
+  cmd->add_flag("--json", a->json, "Print the result as one JSON object");
+  cmd->callback([=] {
+    std::string where;
+    auto cfg = load_cascade(a->config, a->k, where);
+    auto index = Index::open(a->index);
+    Pipeline pipeline(index, cfg, where);
+    std::filesystem::path data(a->data);
+    if (!std::filesystem::is_directory(data)) throw Error(a->data + ": data folder not found");
+    auto queries = read_queries(data / "queries.jsonl");
+    Qrels qrels = load_qrels(data, a->split);
+    std::unordered_set<std::string> known;
+    for (const auto& q : queries) known.insert(q.id);
+    for (const auto& [qid, j] : qrels)
+      if (!known.count(qid))
+        throw Error((data / "qrels" / (a->split + ".tsv")).string() + ": query id '" + qid +
+                    "' is not in queries.jsonl");
+    Progress progress("eval");
+    EvalOptions eo;
+    eo.k = a->k;
+    eo.progress = std::ref(progress);
+    EvalResult r = evaluate(pipeline, queries, qrels, eo);
+    if (r.queries == 0) throw Error(a->split + ": no judged query of the split is in queries.jsonl");
+    if (!a->run.empty()) write_trec_run(a->run, r.run, "funnel");
+    if (!a->report.empty()) {
+      detail::AtomicFile f(a->report);
+      f.stream() << "# funnel evaluation\n\n"
+                 << "- index: `" << a->index << "`\n- data: `" << a->data << "`\n- split: `" << a->split
+                 << "`\n- cascade: " << where << "\n- final depth k: " << a->k << "\n\n"
+                 << eval_to_markdown(r) << "\n"
+                 << "Recall@stage is the mean share of a query's relevant docs still present after the stage; "
+                    "nDCG uses gain 2^grade - 1 and a log2(rank + 1) discount.\n";
+      f.commit();
+    }
+    if (a->json) std::printf("%s\n", eval_to_json(r).dump(2).c_str());
+    else std::printf("%s", eval_to_table(r).c_str());
+  });
+}
+
+}  // namespace funnel::cli

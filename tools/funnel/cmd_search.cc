@@ -1,0 +1,66 @@
+#include <cstdio>
+#include <memory>
+
+#include "cascade.h"
+#include "commands.h"
+#include "funnel/error.h"
+#include "funnel/pipeline.h"
+
+namespace funnel::cli {
+
+namespace {
+nlohmann::json response_to_json(const Response& r, const Request& req) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& t : r.trace)
+    stages.push_back({{"name", t.name}, {"type", t.type}, {"in", t.in}, {"out", t.out}, {"ms", t.ms}});
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.items.size(); ++i) {
+    const auto& it = r.items[i];
+    nlohmann::json marks = nlohmann::json::array();
+    for (const auto& m : it.marks)
+      marks.push_back({{"stage", r.trace[m.stage].name}, {"score", m.score}, {"rank", m.rank}});
+    items.push_back({{"rank", i + 1}, {"id", it.doc_id}, {"title", it.title}, {"score", it.score},
+                     {"channels", it.channels}, {"stages", marks}});
+  }
+  return {{"query", req.query}, {"k", req.k}, {"items", items}, {"trace", stages}, {"total_ms", r.total_ms}};
+}
+}  // namespace
+
+void add_search(CLI::App& app) {
+  auto* cmd = app.add_subcommand("search", "Run one query through the cascade and print the results");
+  struct Args {
+    std::string index, config;
+    std::vector<std::string> words;
+    std::size_t k = 10;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--index", a->index, "Index folder built by `funnel index`")->required();
+  cmd->add_option("--k", a->k, "Results to return")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--config", a->config, "Cascade config JSON (default: BM25 recall -> truncate)");
+  cmd->add_flag("--json", a->json, "Print the response, with its per-stage trace, as JSON");
+  cmd->add_option("query", a->words, "Query text")->required();
+  cmd->callback([=] {
+    std::string where;
+    auto cfg = load_cascade(a->config, a->k, where);
+    Pipeline pipeline(Index::open(a->index), cfg, where);
+    Request req;
+    for (const auto& w : a->words) req.query += (req.query.empty() ? "" : " ") + w;
+    req.k = a->k;
+    Response resp = pipeline.run(req);
+    if (a->json) {
+      std::printf("%s\n", response_to_json(resp, req).dump(2).c_str());
+      return;
+    }
+    for (std::size_t i = 0; i < resp.items.size(); ++i) {
+      const auto& it = resp.items[i];
+      std::printf("%3zu  %-10s %8.3f  %s\n", i + 1, it.doc_id.c_str(), it.score, it.title.c_str());
+    }
+    if (resp.items.empty()) std::printf("no results\n");
+    std::printf("--\n");
+    for (const auto& t : resp.trace)
+      std::printf("%-10s in %6zu  out %6zu  %8.3f ms\n", t.name.c_str(), t.in, t.out, t.ms);
+  });
+}
+
+}  // namespace funnel::cli

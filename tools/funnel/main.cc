@@ -1,0 +1,31 @@
+// funnel: the command-line front end of the engine.
+//   funnel gen     generate the synthetic video-search world
+//   funnel index   build an index folder from a corpus
+//   funnel search  run one query through the cascade
+//   funnel eval    evaluate the cascade on judged queries
+#include <cstdio>
+
+#include "commands.h"
+#include "funnel/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"funnel: a multi-stage ranking engine for search and recommendation"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "funnel 0.1.0");
+  funnel::cli::add_gen(app);
+  funnel::cli::add_index(app);
+  funnel::cli::add_search(app);
+  funnel::cli::add_eval(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const funnel::Error& e) {
+    std::fprintf(stderr, "funnel: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "funnel: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -26,7 +26,7 @@ constexpr double kShortNameQueries = 0.4;     // entity typed by its first word 
 constexpr double kOneWordTopicQueries = 0.25; // topic queries of a single word
 // Docs that name a popular entity they are not about ("reacting to ...",
 // "better than ..."): the name matches, the doc is not relevant.
-constexpr double kStrayEntityRate = 0.12;
+constexpr double kStrayEntityRate = 0.2;
 
 std::string pad_id(char prefix, std::size_t i, std::size_t n) {
   std::size_t width = std::to_string(n).size();
@@ -340,7 +340,8 @@ class Generator {
     if (q.intent == "entity") return d.entity == q.entity ? 3 : 0;
     if (q.intent == "entity_topic") {
       if (d.entity != q.entity) return 0;
-      return d.topic == q.topic ? 3 : 1;
+      if (d.topic != q.topic) return 1;  // the entity's other sense
+      return has(q.concepts[0]) ? 3 : 2;
     }
     if (d.topic != q.topic) return 0;
     // A doc is about its main concept (concepts[0]) first; the others are

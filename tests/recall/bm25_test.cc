@@ -1,0 +1,225 @@
+// The BM25 channel against a direct, stock Xapian BM25 run and the shared
+// reference figures; CJK n-gram indexing of Chinese text.
+#include <gtest/gtest.h>
+#include <xapian.h>
+
+#include <filesystem>
+
+#include "funnel/error.h"
+#include "funnel/index.h"
+#include "funnel/metrics.h"
+#include "funnel/pipeline.h"
+#include "test_util.h"
+
+namespace funnel {
+namespace {
+namespace fs = std::filesystem;
+
+struct Figures {
+  double ndcg10 = 0, map = 0, recall100 = 0, recall1000 = 0;
+};
+
+// Mean metrics of ranked doc-id lists over the judged queries.
+template <class SearchFn>
+Figures score(const std::vector<Query>& queries, const Qrels& qrels, SearchFn search) {
+  Figures f;
+  int n = 0;
+  for (const Query& q : queries) {
+    auto it = qrels.find(q.id);
+    if (it == qrels.end()) continue;
+    std::vector<std::string> ranked = search(q.text);
+    f.ndcg10 += metrics::ndcg_at_k(ranked, it->second, 10);
+    f.map += metrics::average_precision(ranked, it->second, 1000);
+    f.recall100 += metrics::recall_at_k(ranked, it->second, 100);
+    f.recall1000 += metrics::recall_at_k(ranked, it->second, 1000);
+    ++n;
+  }
+  f.ndcg10 /= n;
+  f.map /= n;
+  f.recall100 /= n;
+  f.recall1000 /= n;
+  return f;
+}
+
+// The reference run as ../shared/data/README.md describes it, written with
+// nothing but stock Xapian: English stemmer, title + text indexed together,
+// query words OR-ed, default BM25 parameters.
+Figures stock_xapian(const Dataset& ds, const Qrels& qrels, const fs::path& dir) {
+  {
+    Xapian::WritableDatabase db(dir.string(), Xapian::DB_CREATE_OR_OVERWRITE);
+    Xapian::TermGenerator tg;
+    tg.set_stemmer(Xapian::Stem("english"));
+    for (const Doc& d : ds.corpus.docs) {
+      Xapian::Document doc;
+      tg.set_document(doc);
+      tg.index_text(d.title);
+      tg.increase_termpos();
+      tg.index_text(d.text);
+      doc.set_data(d.id);
+      db.add_document(doc);
+    }
+    db.commit();
+  }
+  Xapian::Database db(dir.string());
+  Xapian::QueryParser qp;
+  qp.set_stemmer(Xapian::Stem("english"));
+  qp.set_stemming_strategy(Xapian::QueryParser::STEM_SOME);
+  qp.set_default_op(Xapian::Query::OP_OR);
+  return score(ds.queries, qrels, [&](const std::string& text) {
+    Xapian::Enquire enquire(db);
+    enquire.set_query(qp.parse_query(text));
+    enquire.set_weighting_scheme(Xapian::BM25Weight());
+    std::vector<std::string> out;
+    Xapian::MSet mset = enquire.get_mset(0, 1000);
+    for (auto it = mset.begin(); it != mset.end(); ++it)
+      out.push_back(it.get_document().get_data());
+    return out;
+  });
+}
+
+void check_collection(const std::string& name, const Figures& reference) {
+  fs::path dir = fs::path(FUNNEL_SHARED_DATA) / "beir" / name;
+  ASSERT_TRUE(fs::is_directory(dir)) << dir << " is missing: the shared data must sit beside the repo";
+  Dataset ds = load_dataset(dir);
+  Qrels qrels = load_qrels(dir, "test");
+  test::TempDir tmp;
+
+  IndexOptions o;
+  o.bm25.title_weight = 1;  // the reference indexes title and text alike
+  build_index(ds.corpus, tmp.path() / "index", o);
+  Pipeline pipeline(Index::open(tmp.path() / "index"), default_cascade(1000, 1000));
+  Figures ours = score(ds.queries, qrels, [&](const std::string& text) {
+    Request req;
+    req.query = text;
+    req.k = 1000;
+    std::vector<std::string> ids;
+    for (auto& item : pipeline.run(req).items) ids.push_back(item.doc_id);
+    return ids;
+  });
+  Figures stock = stock_xapian(ds, qrels, tmp.path() / "stock");
+  std::printf("  %s: funnel nDCG@10 %.4f MAP %.4f R@100 %.4f R@1000 %.4f | stock nDCG@10 %.4f\n", name.c_str(),
+              ours.ndcg10, ours.map, ours.recall100, ours.recall1000, stock.ndcg10);
+  // Same analysis and weighting as stock Xapian: equal, not just close.
+  EXPECT_NEAR(ours.ndcg10, stock.ndcg10, 1e-9);
+  EXPECT_NEAR(ours.map, stock.map, 1e-9);
+  EXPECT_NEAR(ours.ndcg10, reference.ndcg10, 0.01);
+  EXPECT_NEAR(ours.map, reference.map, 0.01);
+  EXPECT_NEAR(ours.recall100, reference.recall100, 0.01);
+  EXPECT_NEAR(ours.recall1000, reference.recall1000, 0.01);
+}
+
+TEST(Bm25Beir, MedMatchesStockXapianAndReference) {
+  check_collection("med", {0.6813, 0.5217, 0.7823, 0.9605});
+}
+
+TEST(Bm25Beir, CisiMatchesStockXapianAndReference) {
+  check_collection("cisi", {0.3538, 0.1963, 0.4057, 0.9191});
+}
+
+Corpus small_corpus(const std::vector<std::array<std::string, 3>>& rows) {
+  Corpus c;
+  for (auto& [id, title, text] : rows) {
+    c.row_of[id] = static_cast<std::uint32_t>(c.docs.size());
+    c.docs.push_back(Doc{id, title, text, {}, "", "", {}});
+  }
+  return c;
+}
+
+std::vector<std::string> ids(const Index& index, const std::vector<RecallHit>& hits) {
+  std::vector<std::string> out;
+  for (auto& h : hits) out.push_back(index.doc_id(h.row));
+  return out;
+}
+
+TEST(Bm25Cjk, ChineseTitlesAreFoundByChineseQueries) {
+  Corpus c = small_corpus({{"c1", "小猪佩奇 第一集 泥坑", "佩奇和乔治在泥坑里跳"},
+                           {"c2", "玩具开箱 小猪佩奇 城堡", "今天我们开箱一个新玩具"},
+                           {"c3", "红烧肉的做法", "家常菜 红烧肉 简单好吃"},
+                           {"c4", "Peppa Pig episode one", "muddy puddles"}});
+  test::TempDir tmp;
+  build_index(c, tmp.path() / "i", IndexOptions{});
+  auto index = Index::open(tmp.path() / "i");
+  const RecallChannel* bm25 = index->channel("bm25");
+  // No spaces between Chinese words: only n-grams can match a sub-string.
+  auto hits = ids(*index, bm25->search("佩奇", 10));
+  EXPECT_EQ(hits.size(), 2u);
+  EXPECT_NE(std::find(hits.begin(), hits.end(), "c1"), hits.end());
+  EXPECT_NE(std::find(hits.begin(), hits.end(), "c2"), hits.end());
+  hits = ids(*index, bm25->search("红烧肉", 10));
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0], "c3");
+  hits = ids(*index, bm25->search("玩具开箱", 10));
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(hits[0], "c2");
+  // Mixed scripts in one corpus: English still works with stemming.
+  hits = ids(*index, bm25->search("puddle", 10));
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0], "c4");
+}
+
+TEST(Bm25Cjk, WithoutNgramsChineseSubstringsAreMissed) {
+  // The control: with CJK n-grams off, the run of characters is one term.
+  Corpus c = small_corpus({{"c1", "小猪佩奇第一集", ""}, {"c2", "红烧肉的做法", ""}});
+  test::TempDir tmp;
+  IndexOptions o;
+  o.bm25.cjk_ngram = false;
+  build_index(c, tmp.path() / "i", o);
+  auto index = Index::open(tmp.path() / "i");
+  EXPECT_TRUE(index->channel("bm25")->search("佩奇", 10).empty());
+}
+
+TEST(Bm25Options, FieldWeightsChangeTheOrder) {
+  Corpus c = small_corpus({{"t", "guitar", "lesson"}, {"x", "lesson", "guitar"}});
+  test::TempDir tmp;
+  IndexOptions o;
+  o.bm25.title_weight = 3;
+  build_index(c, tmp.path() / "a", o);
+  auto a = Index::open(tmp.path() / "a");
+  EXPECT_EQ(ids(*a, a->channel("bm25")->search("guitar", 2))[0], "t");
+  o.bm25.title_weight = 1;
+  o.bm25.text_weight = 3;
+  build_index(c, tmp.path() / "b", o);
+  auto b = Index::open(tmp.path() / "b");
+  EXPECT_EQ(ids(*b, b->channel("bm25")->search("guitar", 2))[0], "x");
+}
+
+TEST(Bm25Options, JsonValidation) {
+  EXPECT_THROW(bm25_options_from_json({{"k1", "high"}}, "cfg"), Error);
+  EXPECT_THROW(bm25_options_from_json({{"b", 2.0}}, "cfg"), Error);
+  EXPECT_THROW(bm25_options_from_json({{"stemmer", "klingon"}}, "cfg"), Error);
+  try {
+    bm25_options_from_json({{"k_1", 1.2}}, "cfg.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cfg.json: unknown field 'k_1'"), std::string::npos);
+  }
+  Bm25Options o = bm25_options_from_json({{"k1", 1.2}, {"b", 0.75}, {"stemmer", "none"}}, "cfg");
+  EXPECT_DOUBLE_EQ(o.k1, 1.2);
+  EXPECT_DOUBLE_EQ(o.b, 0.75);
+  EXPECT_EQ(o.stemmer, "none");
+  EXPECT_EQ(bm25_options_from_json(bm25_options_to_json(o), "rt").b, 0.75);
+}
+
+TEST(IndexOpen, RefusesMissingOrDamagedIndex) {
+  test::TempDir tmp;
+  EXPECT_THROW(Index::open(tmp.path() / "nope"), Error);
+  Corpus c = small_corpus({{"a", "x", "y"}});
+  build_index(c, tmp.path() / "i", IndexOptions{});
+  test::write_file(tmp.path() / "i" / "docs.tsv", "");
+  try {
+    Index::open(tmp.path() / "i");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("damaged index"), std::string::npos) << e.what();
+  }
+  test::write_file(tmp.path() / "i" / "manifest.json", R"({"format_version": 99, "docs": 1})");
+  try {
+    Index::open(tmp.path() / "i");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("format version 99"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace funnel

@@ -53,6 +53,10 @@ struct Bm25Options {
   // Split runs of Chinese/Japanese/Korean characters into unigrams and
   // bigrams (Xapian's CJK n-gram mode), in documents and queries.
   bool cjk_ngram = true;
+  // Interpret query syntax (quotes for phrases, AND/OR/NOT, +/-) as Xapian's
+  // QueryParser does. Off by default: user-typed text is searched as plain
+  // words, so a stray quote or a capitalised "NOT" cannot empty the result.
+  bool query_syntax = false;
 };
 
 // Called with (docs done, docs in all) during long work.

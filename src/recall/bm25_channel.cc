@@ -52,7 +52,7 @@ class Bm25Channel final : public RecallChannel {
     if (k == 0) return hits;
     // Xapian objects are not safe for concurrent use; serialise per channel.
     std::lock_guard lock(mu_);
-    unsigned flags = Xapian::QueryParser::FLAG_DEFAULT;
+    unsigned flags = options_.query_syntax ? Xapian::QueryParser::FLAG_DEFAULT : 0;
     if (options_.cjk_ngram) flags |= Xapian::QueryParser::FLAG_CJK_NGRAM;
     Xapian::Query q;
     std::string text(query);
@@ -121,7 +121,7 @@ void build_bm25_index(const Corpus& corpus, const fs::path& dir, const Bm25Optio
                     json{{"stemmer", o.stemmer}, {"cjk_ngram", o.cjk_ngram}}.dump());
     db.commit();
     db.close();
-    if (progress) progress(n, n);
+    if (progress && n % 5000 != 0) progress(n, n);
   } catch (const Xapian::Error& e) {
     throw Error(dir.string() + ": building BM25 index failed: " + e.get_description());
   }
@@ -158,9 +158,9 @@ Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
     else if (k == "stemmer") {
       if (!v.is_string()) throw Error(where + ": field 'stemmer': expected a string");
       o.stemmer = v.get<std::string>();
-    } else if (k == "cjk_ngram") {
-      if (!v.is_boolean()) throw Error(where + ": field 'cjk_ngram': expected true/false");
-      o.cjk_ngram = v.get<bool>();
+    } else if (k == "cjk_ngram" || k == "query_syntax") {
+      if (!v.is_boolean()) throw Error(where + ": field '" + k + "': expected true/false");
+      (k == "cjk_ngram" ? o.cjk_ngram : o.query_syntax) = v.get<bool>();
     } else {
       throw Error(where + ": unknown field '" + k + "'");
     }
@@ -175,7 +175,7 @@ json bm25_options_to_json(const Bm25Options& o) {
   return {{"k1", o.k1}, {"k2", o.k2}, {"k3", o.k3}, {"b", o.b}, {"min_normlen", o.min_normlen},
           {"stemmer", o.stemmer}, {"title_weight", o.title_weight},
           {"text_weight", o.text_weight}, {"tags_weight", o.tags_weight},
-          {"cjk_ngram", o.cjk_ngram}};
+          {"cjk_ngram", o.cjk_ngram}, {"query_syntax", o.query_syntax}};
 }
 
 }  // namespace funnel

@@ -47,9 +47,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the funnel CLI with `args` (a shell-quoted string).
-inline CommandResult run_cli(const std::string& args) {
-  std::string cmd = std::string(FUNNEL_CLI) + " " + args + " 2>&1";
+// Runs the funnel CLI with `args` (a shell-quoted string). With
+// with_stderr = false, stderr (progress lines) is dropped.
+inline CommandResult run_cli(const std::string& args, bool with_stderr = true) {
+  std::string cmd = std::string(FUNNEL_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   CommandResult r{-1, ""};
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;

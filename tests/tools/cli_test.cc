@@ -1,0 +1,109 @@
+// The CLI end to end on a small world: gen -> index -> search -> eval, the
+// JSON shapes other tools rely on, and the refusal to overwrite.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "funnel/data.h"
+#include "test_util.h"
+
+namespace funnel {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new test::TempDir();
+    auto r = test::run_cli("gen --out " + world() + " --docs 3000 --queries 300 --users 200 --impressions 5000 --seed 11");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = test::run_cli("index --data " + world() + " --out " + index());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { delete tmp_; }
+  static std::string world() { return (tmp_->path() / "world").string(); }
+  static std::string index() { return (tmp_->path() / "index").string(); }
+  static test::TempDir* tmp_;
+};
+test::TempDir* CliTest::tmp_ = nullptr;
+
+TEST_F(CliTest, GenWritesTheWorldLayout) {
+  for (const char* f : {"corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv",
+                        "human_labels.tsv", "impressions.jsonl", "users.jsonl", "world.json"})
+    EXPECT_TRUE(fs::is_regular_file(fs::path(world()) / f)) << f;
+  json manifest = json::parse(test::read_file(fs::path(world()) / "world.json"));
+  EXPECT_EQ(manifest["options"]["docs"], 3000);
+  EXPECT_EQ(manifest["options"]["seed"], 11);
+  // Refuses to overwrite without --force, and leaves the folder as it was.
+  auto r = test::run_cli("gen --out " + world() + " --docs 200 --queries 20 --users 5 --impressions 10");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("not empty (use --force"), std::string::npos) << r.output;
+  EXPECT_EQ(read_corpus(fs::path(world()) / "corpus.jsonl").docs.size(), 3000u);
+}
+
+TEST_F(CliTest, SearchJsonHasItemsAndTrace) {
+  auto queries = read_queries(fs::path(world()) / "queries.jsonl");
+  auto r = test::run_cli("search --index " + index() + " --k 7 --json '" + queries[0].text + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json j = json::parse(r.output);
+  EXPECT_EQ(j["query"], queries[0].text);
+  ASSERT_TRUE(j["items"].is_array());
+  EXPECT_LE(j["items"].size(), 7u);
+  ASSERT_FALSE(j["items"].empty());
+  const json& first = j["items"][0];
+  for (const char* key : {"rank", "id", "title", "score", "channels", "stages"}) EXPECT_TRUE(first.contains(key)) << key;
+  EXPECT_EQ(first["channels"][0], "bm25");
+  EXPECT_EQ(first["stages"].size(), 2u);
+  ASSERT_EQ(j["trace"].size(), 2u);
+  EXPECT_EQ(j["trace"][0]["name"], "recall");
+  EXPECT_EQ(j["trace"][1]["out"], j["items"].size());
+}
+
+TEST_F(CliTest, EvalJsonKeysRunFileAndReport) {
+  fs::path run = tmp_->path() / "run.trec", report = tmp_->path() / "report.md";
+  auto r = test::run_cli("eval --index " + index() + " --data " + world() + " --json --run " + run.string() +
+                         " --report " + report.string(), false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json j = json::parse(r.output);
+  ASSERT_EQ(j["stages"].size(), 2u);
+  for (const auto& s : j["stages"])
+    for (const char* key : {"name", "candidates", "recall", "p50_ms", "p99_ms"}) EXPECT_TRUE(s.contains(key)) << key;
+  for (const char* key : {"ndcg@10", "map", "mrr", "recall@100", "recall@1000"}) {
+    ASSERT_TRUE(j["metrics"].contains(key)) << key;
+    EXPECT_GT(j["metrics"][key].get<double>(), 0.0) << key;
+    EXPECT_LE(j["metrics"][key].get<double>(), 1.0) << key;
+  }
+  // Truncation keeps what recall found: the same Recall@stage.
+  EXPECT_DOUBLE_EQ(j["stages"][0]["recall"].get<double>(), j["stages"][1]["recall"].get<double>());
+  EXPECT_DOUBLE_EQ(j["stages"][1]["recall"].get<double>(), j["metrics"]["recall@1000"].get<double>());
+  std::string trec = test::read_file(run);
+  ASSERT_FALSE(trec.empty());
+  std::istringstream first_line(trec.substr(0, trec.find('\n')));
+  std::string qid, q0, doc, tag;
+  int rank;
+  double score;
+  first_line >> qid >> q0 >> doc >> rank >> score >> tag;
+  EXPECT_EQ(q0, "Q0");
+  EXPECT_EQ(rank, 1);
+  EXPECT_EQ(tag, "funnel");
+  EXPECT_NE(test::read_file(report).find("| stage | candidates | Recall@stage"), std::string::npos);
+}
+
+TEST_F(CliTest, HelpAndUsageErrors) {
+  for (const char* sub : {"gen", "index", "search", "eval"}) {
+    auto r = test::run_cli(std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.output.find("--"), std::string::npos) << sub;
+  }
+  EXPECT_NE(test::run_cli("search --index " + index()).exit_code, 0);  // no query
+  auto r = test::run_cli("search --index /nonexistent peppa");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("/nonexistent: index folder not found"), std::string::npos) << r.output;
+  r = test::run_cli("index --data " + world() + " --out " + (tmp_->path() / "x").string() + " --b 3");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_FALSE(fs::exists(tmp_->path() / "x"));
+}
+
+}  // namespace
+}  // namespace funnel

@@ -11,6 +11,7 @@ packages=(
   libcli11-dev         # CLI parsing with --help on every subcommand
   libgtest-dev         # unit tests
   libbenchmark-dev     # micro-benchmarks
+  libxxhash-dev        # checksums of the embedding store (XXH3, ~10 GB/s)
 )
 
 missing=()

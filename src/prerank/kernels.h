@@ -1,0 +1,26 @@
+// Inner products of a fp32 query head with one stored head in each storage
+// precision. Two implementations: portable scalar code and AVX2+FMA+F16C
+// intrinsics, picked once at run time from the CPU's features.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace funnel::detail {
+
+struct DotKernels {
+  // q: dim floats; d: dim stored values. Returns sum_k q[k] * d[k].
+  float (*f32)(const float* q, const float* d, std::size_t dim);
+  float (*f16)(const float* q, const std::uint16_t* d, std::size_t dim);
+  // int8 values; the caller multiplies by the row's scale.
+  float (*i8)(const float* q, const std::int8_t* d, std::size_t dim);
+  const char* name;
+};
+
+const DotKernels& generic_kernels();
+// nullptr when the CPU lacks AVX2, FMA or F16C.
+const DotKernels* avx2_kernels();
+// The fastest kernels this CPU supports.
+const DotKernels& best_kernels();
+
+}  // namespace funnel::detail

@@ -1,0 +1,48 @@
+#include <cstring>
+
+#include "funnel/embedding_store.h"
+#include "prerank/kernels.h"
+
+namespace funnel::detail {
+namespace {
+
+// Four accumulators so that the compiler can keep independent chains in
+// flight even without -ffast-math (which would allow it to reassociate).
+float dot_f32(const float* q, const float* d, std::size_t dim) {
+  float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  std::size_t k = 0;
+  for (; k + 4 <= dim; k += 4) {
+    a0 += q[k] * d[k];
+    a1 += q[k + 1] * d[k + 1];
+    a2 += q[k + 2] * d[k + 2];
+    a3 += q[k + 3] * d[k + 3];
+  }
+  for (; k < dim; ++k) a0 += q[k] * d[k];
+  return (a0 + a1) + (a2 + a3);
+}
+
+float dot_f16(const float* q, const std::uint16_t* d, std::size_t dim) {
+  float acc = 0;
+  for (std::size_t k = 0; k < dim; ++k) acc += q[k] * half_to_float(d[k]);
+  return acc;
+}
+
+float dot_i8(const float* q, const std::int8_t* d, std::size_t dim) {
+  float acc = 0;
+  for (std::size_t k = 0; k < dim; ++k) acc += q[k] * static_cast<float>(d[k]);
+  return acc;
+}
+
+}  // namespace
+
+const DotKernels& generic_kernels() {
+  static const DotKernels k{dot_f32, dot_f16, dot_i8, "generic"};
+  return k;
+}
+
+const DotKernels& best_kernels() {
+  static const DotKernels* best = avx2_kernels() ? avx2_kernels() : &generic_kernels();
+  return *best;
+}
+
+}  // namespace funnel::detail

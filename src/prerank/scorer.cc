@@ -1,0 +1,114 @@
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "funnel/error.h"
+#include "funnel/prerank_scorer.h"
+#include "prerank/kernels.h"
+
+namespace funnel {
+using detail::DotKernels;
+
+std::string matcher_name(Matcher m) { return m == Matcher::kDot ? "dot" : "soft_attention"; }
+
+Matcher parse_matcher(const std::string& name, const std::string& where) {
+  if (name == "dot") return Matcher::kDot;
+  if (name == "soft_attention") return Matcher::kSoftAttention;
+  throw Error(where + ": unknown matcher '" + name + "' (expected dot or soft_attention)");
+}
+
+PrerankScorer::PrerankScorer(std::shared_ptr<const EmbeddingStore> store, const ScorerOptions& options)
+    : store_(std::move(store)), options_(options) {
+  if (!store_) throw Error("prerank scorer: no embedding store");
+  if (options_.matcher == Matcher::kDot && store_->spec().heads != 1)
+    throw Error("prerank scorer: matcher 'dot' needs one doc head, the store has " +
+                std::to_string(store_->spec().heads));
+  if (!(options_.beta > 0) || !std::isfinite(options_.beta))
+    throw Error("prerank scorer: beta must be a positive number");
+  kernels_ = options_.portable ? &detail::generic_kernels() : &detail::best_kernels();
+}
+
+const char* PrerankScorer::kernel_name() const { return static_cast<const DotKernels*>(kernels_)->name; }
+
+std::uint64_t PrerankScorer::flops_per_pair(std::uint32_t nq) const {
+  const std::uint64_t nd = store_->spec().heads, dim = store_->spec().dim;
+  // nq*nd inner products of length dim (2 flops per element); soft attention
+  // adds, per cell, a scale, an exp, a sum and a weighted sum.
+  std::uint64_t f = 2 * nq * nd * dim;
+  if (options_.matcher == Matcher::kSoftAttention) f += 5 * nq * nd;
+  return f;
+}
+
+void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::span<const std::uint32_t> rows,
+                          std::span<float> out) const {
+  const StoreSpec& spec = store_->spec();
+  const std::size_t dim = spec.dim, nd = spec.heads;
+  if (nq == 0 || query.size() != nq * dim)
+    throw Error("prerank scorer: query must be nq x " + std::to_string(dim) + " floats, got " +
+                std::to_string(query.size()) + " for nq = " + std::to_string(nq));
+  if (options_.matcher == Matcher::kDot && nq != 1) throw Error("prerank scorer: matcher 'dot' needs one query head");
+  if (out.size() != rows.size()) throw Error("prerank scorer: out and rows differ in length");
+  const auto& k = *static_cast<const DotKernels*>(kernels_);
+  const std::size_t n_rows = store_->rows();
+  const Precision prec = spec.precision;
+  float cells[64 * 64];
+  if (nq * nd > 64 * 64) throw Error("prerank scorer: at most 4096 head pairs");
+  const float* q = query.data();
+
+  for (std::size_t c = 0; c < rows.size(); ++c) {
+    if (rows[c] >= n_rows) throw Error("prerank scorer: row " + std::to_string(rows[c]) + " out of range");
+    const std::uint8_t* row = store_->raw_row(rows[c]);
+    // M_ij for every query head i and doc head j.
+    std::size_t m = 0;
+    switch (prec) {
+      case Precision::kFp32: {
+        const auto* d = reinterpret_cast<const float*>(row);
+        for (std::size_t i = 0; i < nq; ++i)
+          for (std::size_t j = 0; j < nd; ++j) cells[m++] = k.f32(q + i * dim, d + j * dim, dim);
+        break;
+      }
+      case Precision::kFp16: {
+        const auto* d = reinterpret_cast<const std::uint16_t*>(row);
+        for (std::size_t i = 0; i < nq; ++i)
+          for (std::size_t j = 0; j < nd; ++j) cells[m++] = k.f16(q + i * dim, d + j * dim, dim);
+        break;
+      }
+      case Precision::kInt8: {
+        float scale;
+        std::memcpy(&scale, row, 4);
+        const auto* d = reinterpret_cast<const std::int8_t*>(row + 4);
+        for (std::size_t i = 0; i < nq; ++i)
+          for (std::size_t j = 0; j < nd; ++j) cells[m++] = scale * k.i8(q + i * dim, d + j * dim, dim);
+        break;
+      }
+    }
+    if (options_.matcher == Matcher::kDot) {
+      out[c] = cells[0];
+      continue;
+    }
+    // Softmax over all cells, shifted by the max for stability.
+    float mx = cells[0];
+    for (std::size_t i = 1; i < m; ++i) mx = std::max(mx, cells[i]);
+    float z = 0, s = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      float w = std::exp(options_.beta * (cells[i] - mx));
+      z += w;
+      s += w * cells[i];
+    }
+    out[c] = s / z;
+  }
+}
+
+std::vector<std::pair<std::uint32_t, float>> top_n(std::span<const std::uint32_t> rows, std::span<const float> scores,
+                                                   std::size_t n) {
+  if (rows.size() != scores.size()) throw Error("top_n: rows and scores differ in length");
+  std::vector<std::pair<std::uint32_t, float>> v(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) v[i] = {rows[i], scores[i]};
+  auto better = [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); };
+  n = std::min(n, v.size());
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n), v.end(), better);
+  v.resize(n);
+  return v;
+}
+
+}  // namespace funnel

@@ -12,6 +12,8 @@ packages=(
   libgtest-dev         # unit tests
   libbenchmark-dev     # micro-benchmarks
   libxxhash-dev        # checksums of the embedding store (XXH3, ~10 GB/s)
+  libtorch-dev         # model training and query encoding (src/model, src/train only)
+  libsentencepiece-dev # subword tokenizer trained on the corpus
 )
 
 missing=()

@@ -11,5 +11,6 @@ void add_gen(CLI::App& app);
 void add_index(CLI::App& app);
 void add_search(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_fit(CLI::App& app);
 
 }  // namespace funnel::cli

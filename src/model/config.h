@@ -1,0 +1,47 @@
+// Shapes and options of the two-tower pre-rank model, saved as JSON next to
+// its weights. Torch-free so that serving code can read it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace funnel::model {
+
+// A BERT-style encoder's shape.
+struct EncoderConfig {
+  int vocab_size = 4000;
+  int max_len = 48;      // tokens per text, [CLS] included
+  int hidden = 128;
+  int layers = 2;
+  int heads = 4;
+  int ffn = 512;
+  double dropout = 0.1;
+};
+
+// Presets: "tiny" (tests), "small" (demo), "base" (BERT-base shape).
+EncoderConfig encoder_preset(const std::string& name);
+
+struct TwoTowerConfig {
+  std::string preset = "small";
+  EncoderConfig encoder;
+  bool shared_encoder = true;  // one encoder for both towers
+  int nq = 3;                  // query heads
+  int nd = 3;                  // doc heads
+  int head_dim = 64;
+  bool cosine = false;         // L2-normalise head vectors
+  std::string matcher = "soft_attention";  // dot | soft_attention | esim
+  double beta = 5.0;           // soft_attention temperature (TECHNIQUES.md 2a)
+  int esim_proj = 32;          // ESIM projection size after enhancement
+  bool use_image = true;       // image_vec channel in the doc tower
+  bool use_author = true;      // author / category channels
+  int image_dim = 0;           // from the corpus
+  int author_buckets = 4096;   // authors hashed into this many embeddings
+};
+
+nlohmann::json to_json(const TwoTowerConfig& c);
+// Throws funnel::Error naming `where` on a bad config.
+TwoTowerConfig two_tower_from_json(const nlohmann::json& j, const std::string& where);
+
+}  // namespace funnel::model

@@ -1,0 +1,49 @@
+#include "model/features.h"
+
+namespace funnel::model {
+
+std::uint64_t stable_hash(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string doc_text(const Doc& d) {
+  std::string s = d.title;
+  for (const auto& t : d.tags) s += " " + t;
+  if (!d.text.empty()) s += " " + d.text;
+  return s;
+}
+
+DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const TwoTowerConfig& c) {
+  DocFeatures f;
+  const std::size_t n = corpus.docs.size();
+  f.image_dim = c.image_dim;
+  f.tokens.reserve(n);
+  f.author.reserve(n);
+  f.category.reserve(n);
+  f.image.assign(n * static_cast<std::size_t>(c.image_dim), 0.0f);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Doc& d = corpus.docs[i];
+    f.tokens.push_back(tok.encode(doc_text(d), static_cast<std::size_t>(c.encoder.max_len)));
+    // Bucket 0 means "no author"/"no category".
+    f.author.push_back(d.author.empty() ? 0 : 1 + static_cast<std::int64_t>(stable_hash(d.author) % (c.author_buckets - 1)));
+    f.category.push_back(d.category.empty() ? 0 : 1 + static_cast<std::int64_t>(stable_hash(d.category) % 15));
+    if (c.image_dim > 0 && static_cast<int>(d.image_vec.size()) == c.image_dim)
+      std::copy(d.image_vec.begin(), d.image_vec.end(), f.image.begin() + static_cast<std::ptrdiff_t>(i * c.image_dim));
+  }
+  return f;
+}
+
+std::vector<std::vector<std::int64_t>> featurize_queries(const std::vector<std::string>& texts, const Tokenizer& tok,
+                                                         const TwoTowerConfig& c) {
+  std::vector<std::vector<std::int64_t>> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(tok.encode(t, static_cast<std::size_t>(c.encoder.max_len)));
+  return out;
+}
+
+}  // namespace funnel::model

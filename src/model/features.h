@@ -1,0 +1,31 @@
+// Model inputs prepared from corpus rows and query texts: token ids, hashed
+// author and category ids, image vectors. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "funnel/data.h"
+#include "model/config.h"
+#include "model/tokenizer.h"
+
+namespace funnel::model {
+
+// FNV-1a, so that hashed ids are the same on every platform and build.
+std::uint64_t stable_hash(const std::string& s);
+
+struct DocFeatures {
+  std::vector<std::vector<std::int64_t>> tokens;  // per doc, [CLS] first
+  std::vector<std::int64_t> author, category;     // per doc
+  std::vector<float> image;                       // docs x image_dim (zeros when absent)
+  int image_dim = 0;
+};
+
+// The text a doc tower reads: title, then tags, then body.
+std::string doc_text(const Doc& d);
+DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const TwoTowerConfig& c);
+std::vector<std::vector<std::int64_t>> featurize_queries(const std::vector<std::string>& texts,
+                                                         const Tokenizer& tok, const TwoTowerConfig& c);
+
+}  // namespace funnel::model

@@ -1,0 +1,485 @@
+#include "train/prerank_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "funnel/data.h"
+#include "funnel/error.h"
+#include "funnel/metrics.h"
+#include "funnel/recall.h"
+#include "model/batching.h"
+#include "model/features.h"
+#include "model/two_tower.h"
+#include "util/fs.h"
+#include "util/rng.h"
+
+namespace funnel::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace funnel::model;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Pair {
+  std::uint32_t query;  // index into the query list
+  std::uint32_t doc;    // corpus row
+};
+struct Triple {
+  std::uint32_t query, better, worse;
+};
+// One scored dev example.
+struct DevItem {
+  std::uint32_t query, doc;
+  float label;
+  std::uint64_t group;
+};
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+void save_atomically(const std::function<void(const std::string&)>& save, const fs::path& dest) {
+  fs::path tmp = dest;
+  tmp += ".tmp";
+  save(tmp.string());
+  detail::fsync_path(tmp);
+  fs::rename(tmp, dest);
+}
+
+class Trainer {
+ public:
+  Trainer(const fs::path& data, const fs::path& out, const PrerankTrainOptions& o,
+          const std::function<void(const std::string&)>& log)
+      : data_(data), dir_(out / "prerank"), o_(o), log_(log), rng_(o.seed) {}
+
+  PrerankTrainResult run() {
+    validate();
+    torch::manual_seed(o_.seed);
+    torch::set_num_threads(o_.threads);
+    // Settable once per process, before any inter-op work.
+    static std::once_flag interop_once;
+    std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+    fs::create_directories(dir_);
+    load_data();
+    build_model();
+    PrerankTrainResult res;
+    res.model_dir = dir_;
+    res.dev_metric = dev_metric_;
+    int start_epoch = 1;
+    double best = -1;
+    int best_epoch = 0;
+    fs::path ckpt = dir_ / "checkpoint.pt";
+    if (o_.resume && fs::exists(ckpt)) {
+      torch::serialize::InputArchive in;
+      in.load_from(ckpt.string());
+      model_->load(in);
+      torch::serialize::InputArchive opt_in;
+      in.read("optimizer", opt_in);
+      optimizer_->load(opt_in);
+      torch::Tensor meta;
+      in.read("meta", meta);
+      start_epoch = static_cast<int>(meta[0].item<double>()) + 1;
+      best = meta[1].item<double>();
+      best_epoch = static_cast<int>(meta[2].item<double>());
+      res.untrained_dev_auc = meta[3].item<double>();
+      log_("fit: resuming after epoch " + std::to_string(start_epoch - 1) + " (best dev AUC " + fmt("%.4f", best) + ")");
+    } else {
+      auto [auc, gauc] = evaluate();
+      res.untrained_dev_auc = auc;
+      log_("fit: untrained model: dev " + dev_metric_ + " " + fmt("%.4f", auc));
+    }
+    for (int epoch = start_epoch; epoch <= o_.epochs; ++epoch) {
+      auto t0 = Clock::now();
+      double loss = train_epoch(epoch);
+      auto [auc, gauc] = evaluate();
+      EpochLog e{epoch, loss, auc, gauc, std::chrono::duration<double>(Clock::now() - t0).count()};
+      res.epochs.push_back(e);
+      log_("fit: epoch " + std::to_string(epoch) + " loss " + fmt("%.4f", loss) + " dev AUC " + fmt("%.4f", auc) +
+           (std::isnan(gauc) ? "" : " GAUC " + fmt("%.4f", gauc)) + " (" + fmt("%.0f", e.seconds) + " s)");
+      if (auc > best) {
+        best = auc;
+        best_epoch = epoch;
+        save_atomically([&](const std::string& p) { torch::save(model_, p); }, dir_ / "model.pt");
+      }
+      append_log(e);
+      save_checkpoint(epoch, best, best_epoch, res.untrained_dev_auc);
+    }
+    res.best_dev_auc = best;
+    res.best_epoch = best_epoch;
+    return res;
+  }
+
+ private:
+  void validate() {
+    if (o_.matcher == "dot") o_.nq = o_.nd = 1;
+    if (o_.batch < 2) throw Error("fit: --batch must be >= 2");
+    if (o_.epochs < 1) throw Error("fit: --epochs must be >= 1");
+    if (!(o_.lr > 0)) throw Error("fit: --lr must be > 0");
+    if (!(o_.temperature > 0)) throw Error("fit: --temperature must be > 0");
+    if (o_.device != "cpu") {
+      if (!torch::cuda::is_available())
+        throw Error("fit: --device " + o_.device + " requested but this libtorch build sees no CUDA device");
+    }
+    encoder_preset(o_.preset);  // throws on an unknown preset
+  }
+
+  void load_data() {
+    log_("fit: reading " + data_.string());
+    ds_ = load_dataset(data_);
+    for (std::size_t i = 0; i < ds_.queries.size(); ++i) query_index_[ds_.queries[i].id] = static_cast<std::uint32_t>(i);
+    const bool has_train = fs::exists(data_ / "qrels" / "train.tsv");
+    Qrels train = has_train ? load_qrels(data_, "train") : Qrels{};
+    std::unordered_set<std::string> train_queries, dev_queries;
+    for (auto& [q, j] : train) train_queries.insert(q);
+    Qrels dev;
+    if (fs::exists(data_ / "qrels" / "dev.tsv")) {
+      dev = load_qrels(data_, "dev");
+      for (auto& [q, j] : dev) dev_queries.insert(q);
+    }
+    // Relevant pairs: the top grades of the collection (>= 2 on 0..3 scales,
+    // >= 1 on binary ones).
+    int max_grade = 0;
+    for (auto& [q, j] : train)
+      for (auto& [d, g] : j) max_grade = std::max(max_grade, g);
+    const int min_pos = max_grade >= 2 ? 2 : 1;
+    for (auto& [q, j] : train) {
+      auto qi = query_index_.find(q);
+      if (qi == query_index_.end()) continue;
+      for (auto& [d, g] : j) {
+        auto row = ds_.corpus.find(d);
+        if (row && g >= min_pos) positives_.push_back({qi->second, *row});
+        if (row && g > 0) relevant_[qi->second].insert(*row);
+      }
+    }
+    // Logs: clicks are positives; clicked-below-skipped pairs train the
+    // pairwise loss; dev-split impressions measure click AUC.
+    fs::path imp = data_ / "impressions.jsonl";
+    if (fs::exists(imp)) {
+      auto ims = read_impressions(imp);
+      std::unordered_map<std::string, std::vector<const Impression*>> by_request;
+      for (const auto& im : ims) by_request[im.request_id].push_back(&im);
+      std::unordered_map<std::string, std::uint64_t> group_of;
+      for (auto& [rid, list] : by_request) {
+        const std::string& qid = list.front()->query_id;
+        auto qi = query_index_.find(qid);
+        if (qi == query_index_.end()) continue;
+        if (train_queries.count(qid) || (!has_train && !dev_queries.count(qid))) {
+          for (const auto* c : list) {
+            if (!c->click) continue;
+            auto crow = ds_.corpus.find(c->doc_id);
+            if (!crow) continue;
+            positives_.push_back({qi->second, *crow});
+            for (const auto* s : list)
+              if (!s->click && s->position < c->position)
+                if (auto srow = ds_.corpus.find(s->doc_id)) click_pairs_.push_back({qi->second, *crow, *srow});
+          }
+        } else if (dev_queries.count(qid)) {
+          auto g = group_of.emplace(rid, group_of.size()).first->second;
+          for (const auto* im : list)
+            if (auto row = ds_.corpus.find(im->doc_id)) dev_.push_back({qi->second, *row, im->click ? 1.0f : 0.0f, g});
+        }
+      }
+      // Deterministic order regardless of hash-map iteration.
+      auto by_key = [](const DevItem& a, const DevItem& b) {
+        return std::tie(a.group, a.doc, a.query) < std::tie(b.group, b.doc, b.query);
+      };
+      std::sort(dev_.begin(), dev_.end(), by_key);
+      dev_metric_ = "click AUC on dev impressions";
+    }
+    fs::path labels = data_ / "human_labels.tsv";
+    if (fs::exists(labels)) {
+      Qrels h = read_qrels(labels);
+      for (auto& [q, j] : h) {
+        auto qi = query_index_.find(q);
+        if (qi == query_index_.end() || !train_queries.count(q)) continue;
+        std::vector<std::pair<std::uint32_t, int>> docs;
+        for (auto& [d, g] : j)
+          if (auto row = ds_.corpus.find(d)) docs.push_back({*row, g});
+        std::sort(docs.begin(), docs.end());
+        for (auto& a : docs)
+          for (auto& b : docs)
+            if (a.second > b.second) label_pairs_.push_back({qi->second, a.first, b.first});
+      }
+    }
+    auto pair_less = [](const Pair& a, const Pair& b) { return std::tie(a.query, a.doc) < std::tie(b.query, b.doc); };
+    std::sort(positives_.begin(), positives_.end(), pair_less);
+    positives_.erase(std::unique(positives_.begin(), positives_.end(),
+                                 [](const Pair& a, const Pair& b) { return a.query == b.query && a.doc == b.doc; }),
+                     positives_.end());
+    if (positives_.empty())
+      throw Error(data_.string() + ": no training pairs (needs qrels/train.tsv or clicks in impressions.jsonl)");
+    if (dev_.empty()) build_label_dev(dev);
+    log_("fit: " + std::to_string(positives_.size()) + " positive pairs, " + std::to_string(click_pairs_.size()) +
+         " click pairs, " + std::to_string(label_pairs_.size()) + " human-label pairs, " + std::to_string(dev_.size()) +
+         " dev examples");
+    if (o_.hard_negatives) mine_hard_negatives();
+  }
+
+  // Without logs: dev AUC of relevant docs against BM25 look-alikes.
+  void build_label_dev(const Qrels& dev) {
+    dev_metric_ = "label AUC on dev qrels vs BM25 negatives";
+    if (dev.empty()) {
+      // Hold out every 10th positive pair of the training data instead.
+      dev_metric_ = "AUC on held-out training pairs vs random docs";
+      std::vector<Pair> keep;
+      for (std::size_t i = 0; i < positives_.size(); ++i) {
+        if (i % 10 == 9) {
+          dev_.push_back({positives_[i].query, positives_[i].doc, 1.0f, positives_[i].query});
+          dev_.push_back({positives_[i].query, static_cast<std::uint32_t>(rng_.below(ds_.corpus.docs.size())), 0.0f,
+                          positives_[i].query});
+        } else {
+          keep.push_back(positives_[i]);
+        }
+      }
+      positives_ = keep;
+      return;
+    }
+    ensure_bm25();
+    for (auto& [q, j] : dev) {
+      auto qi = query_index_.find(q);
+      if (qi == query_index_.end()) continue;
+      for (auto& [d, g] : j)
+        if (auto row = ds_.corpus.find(d); row && g > 0) dev_.push_back({qi->second, *row, 1.0f, qi->second});
+      for (const auto& h : bm25_->search(ds_.queries[qi->second].text, 20)) {
+        auto it = j.find(ds_.corpus.docs[h.row].id);
+        if (it == j.end() || it->second <= 0) dev_.push_back({qi->second, h.row, 0.0f, qi->second});
+      }
+    }
+    std::sort(dev_.begin(), dev_.end(), [](const DevItem& a, const DevItem& b) {
+      return std::tie(a.group, a.doc, a.label) < std::tie(b.group, b.doc, b.label);
+    });
+  }
+
+  void ensure_bm25() {
+    if (bm25_) return;
+    fs::path tmp = dir_ / "bm25.tmp";
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    build_bm25_index(ds_.corpus, tmp, Bm25Options{});
+    bm25_ = open_bm25_channel(tmp, Bm25Options{});
+  }
+
+  // One BM25 look-alike per training query: a top-30 doc that is not
+  // relevant, the negative that forces the student past word overlap.
+  void mine_hard_negatives() {
+    ensure_bm25();
+    std::unordered_set<std::uint32_t> queries;
+    for (const auto& p : positives_) queries.insert(p.query);
+    std::vector<std::uint32_t> qs(queries.begin(), queries.end());
+    std::sort(qs.begin(), qs.end());
+    for (auto q : qs) {
+      std::vector<std::uint32_t> cands;
+      for (const auto& h : bm25_->search(ds_.queries[q].text, 30))
+        if (!relevant_[q].count(h.row)) cands.push_back(h.row);
+      hard_[q] = cands;
+    }
+    log_("fit: mined BM25 hard negatives for " + std::to_string(qs.size()) + " queries");
+  }
+
+  void build_model() {
+    TwoTowerConfig c;
+    c.preset = o_.preset;
+    c.encoder = encoder_preset(o_.preset);
+    c.shared_encoder = o_.shared_encoder;
+    c.nq = o_.nq;
+    c.nd = o_.nd;
+    c.head_dim = o_.head_dim;
+    c.cosine = o_.cosine;
+    c.matcher = o_.matcher;
+    c.beta = o_.beta;
+    c.use_image = o_.use_image;
+    c.use_author = o_.use_author;
+    c.image_dim = ds_.corpus.image_dim;
+    fs::path tok_prefix = dir_ / "tokenizer";
+    if (!(o_.resume && fs::exists(dir_ / "tokenizer.model"))) {
+      std::vector<std::string> text;
+      for (const auto& d : ds_.corpus.docs) text.push_back(doc_text(d));
+      for (const auto& p : positives_) text.push_back(ds_.queries[p.query].text);
+      log_("fit: training the tokenizer (vocab " + std::to_string(c.encoder.vocab_size) + ")");
+      Tokenizer::train(text, tok_prefix, c.encoder.vocab_size, o_.seed);
+    }
+    tokenizer_ = std::make_unique<Tokenizer>(dir_ / "tokenizer.model");
+    c.encoder.vocab_size = tokenizer_->vocab_size();
+    two_tower_from_json(to_json(c), "model config");  // validates
+    {
+      detail::AtomicFile f(dir_ / "config.json");
+      f.stream() << to_json(c).dump(2) << '\n';
+      f.commit();
+    }
+    config_ = c;
+    docs_ = featurize_docs(ds_.corpus, *tokenizer_, c);
+    std::vector<std::string> qtexts;
+    for (const auto& q : ds_.queries) qtexts.push_back(q.text);
+    queries_ = featurize_queries(qtexts, *tokenizer_, c);
+    model_ = TwoTower(c);
+    optimizer_ = std::make_unique<torch::optim::AdamW>(model_->parameters(),
+                                                       torch::optim::AdamWOptions(o_.lr).weight_decay(0.01));
+    std::int64_t params = 0;
+    for (const auto& p : model_->parameters()) params += p.numel();
+    log_("fit: model " + o_.preset + " / " + o_.matcher + ", " + std::to_string(params) + " parameters, " +
+         std::to_string(model_->flops_per_pair()) + " matcher FLOPs per pair");
+  }
+
+  double train_epoch(int epoch) {
+    model_->train();
+    detail::Rng rng(o_.seed * 1000003ull + static_cast<std::uint64_t>(epoch));
+    std::vector<std::uint32_t> order(positives_.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    const std::size_t B = static_cast<std::size_t>(o_.batch);
+    std::size_t steps = o_.steps_per_epoch > 0 ? static_cast<std::size_t>(o_.steps_per_epoch)
+                                               : std::max<std::size_t>(1, order.size() / B);
+    double total = 0;
+    auto t0 = Clock::now();
+    for (std::size_t step = 0; step < steps; ++step) {
+      std::vector<std::uint32_t> qrows, drows, negs;
+      for (std::size_t b = 0; b < B; ++b) {
+        const Pair& p = positives_[order[(step * B + b) % order.size()]];
+        qrows.push_back(p.query);
+        drows.push_back(p.doc);
+        const auto& h = hard_[p.query];
+        negs.push_back(!h.empty() ? h[rng.below(h.size())] : static_cast<std::uint32_t>(rng.below(ds_.corpus.docs.size())));
+      }
+      std::vector<std::uint32_t> all_docs = drows;
+      all_docs.insert(all_docs.end(), negs.begin(), negs.end());
+      auto q = model_->encode_queries(make_token_batch(queries_, qrows));
+      auto d = model_->encode_docs(make_doc_batch(docs_, all_docs));
+      auto scores = model_->score_matrix(q, d) / o_.temperature;  // [B, 2B]
+      // Another row's positive is no negative when it is the same doc or
+      // the same query: mask those cells out of the softmax.
+      auto mask = torch::zeros({static_cast<std::int64_t>(B), static_cast<std::int64_t>(2 * B)}, torch::kBool);
+      auto ma = mask.accessor<bool, 2>();
+      for (std::size_t i = 0; i < B; ++i)
+        for (std::size_t j = 0; j < 2 * B; ++j)
+          if (j != i && (all_docs[j] == drows[i] || (j < B && qrows[j] == qrows[i]) || relevant_[qrows[i]].count(all_docs[j])))
+            ma[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)] = true;
+      scores = scores.masked_fill(mask, -1e9);
+      auto loss = torch::nn::functional::cross_entropy(scores, torch::arange(static_cast<std::int64_t>(B)));
+      if (!click_pairs_.empty() && o_.pairwise_weight > 0)
+        loss = loss + o_.pairwise_weight * pairwise_loss(click_pairs_, B / 2, rng);
+      if (!label_pairs_.empty() && o_.graded_weight > 0)
+        loss = loss + o_.graded_weight * pairwise_loss(label_pairs_, B / 2, rng);
+      optimizer_->zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), 1.0);
+      optimizer_->step();
+      total += loss.item<double>();
+      if ((step + 1) % 25 == 0 || step + 1 == steps) {
+        double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        double per_step = secs / static_cast<double>(step + 1);
+        log_("fit: epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) + "/" + std::to_string(steps) +
+             " loss " + fmt("%.4f", total / static_cast<double>(step + 1)) + ", " +
+             fmt("%.0f", static_cast<double>(B) / per_step) + " examples/s, eta " +
+             fmt("%.0f", per_step * static_cast<double>(steps - step - 1)) + " s");
+      }
+    }
+    return total / static_cast<double>(steps);
+  }
+
+  // softplus(-(s_better - s_worse)) over a random batch of triples.
+  torch::Tensor pairwise_loss(const std::vector<Triple>& pool, std::size_t n, detail::Rng& rng) {
+    std::vector<std::uint32_t> qrows, better, worse;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Triple& t = pool[rng.below(pool.size())];
+      qrows.push_back(t.query);
+      better.push_back(t.better);
+      worse.push_back(t.worse);
+    }
+    auto q = model_->encode_queries(make_token_batch(queries_, qrows));
+    auto sb = model_->score_pairs(q, model_->encode_docs(make_doc_batch(docs_, better)));
+    auto sw = model_->score_pairs(q, model_->encode_docs(make_doc_batch(docs_, worse)));
+    return torch::nn::functional::softplus(sw - sb).mean();
+  }
+
+  std::pair<double, double> evaluate() {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    const std::size_t n = std::min(dev_.size(), o_.dev_limit);
+    std::vector<float> scores(n), labels(n);
+    std::vector<std::uint64_t> groups(n);
+    const std::size_t B = 256;
+    for (std::size_t s = 0; s < n; s += B) {
+      std::vector<std::uint32_t> qrows, drows;
+      for (std::size_t i = s; i < std::min(n, s + B); ++i) {
+        qrows.push_back(dev_[i].query);
+        drows.push_back(dev_[i].doc);
+      }
+      auto out = model_->score_pairs(model_->encode_queries(make_token_batch(queries_, qrows)),
+                                     model_->encode_docs(make_doc_batch(docs_, drows)));
+      auto acc = out.accessor<float, 1>();
+      for (std::size_t i = s; i < std::min(n, s + B); ++i) {
+        scores[i] = acc[static_cast<std::int64_t>(i - s)];
+        labels[i] = dev_[i].label;
+        groups[i] = dev_[i].group;
+      }
+    }
+    model_->train();
+    return {metrics::auc(scores, labels), metrics::gauc(scores, labels, groups)};
+  }
+
+  void append_log(const EpochLog& e) {
+    std::ofstream out(dir_ / "train_log.jsonl", std::ios::app);
+    out << json{{"epoch", e.epoch}, {"loss", e.loss}, {"dev_auc", e.dev_auc},
+                {"dev_gauc", std::isnan(e.dev_gauc) ? json() : json(e.dev_gauc)}, {"seconds", e.seconds},
+                {"dev_metric", dev_metric_}}.dump()
+        << '\n';
+  }
+
+  void save_checkpoint(int epoch, double best, int best_epoch, double untrained) {
+    save_atomically(
+        [&](const std::string& p) {
+          torch::serialize::OutputArchive out;
+          model_->save(out);
+          torch::serialize::OutputArchive opt;
+          optimizer_->save(opt);
+          out.write("optimizer", opt);
+          out.write("meta", torch::tensor({static_cast<double>(epoch), best, static_cast<double>(best_epoch), untrained},
+                                          torch::kDouble));
+          out.save_to(p);
+        },
+        dir_ / "checkpoint.pt");
+  }
+
+  fs::path data_, dir_;
+  PrerankTrainOptions o_;
+  std::function<void(const std::string&)> log_;
+  detail::Rng rng_;
+  Dataset ds_;
+  std::unordered_map<std::string, std::uint32_t> query_index_;
+  std::vector<Pair> positives_;
+  std::vector<Triple> click_pairs_, label_pairs_;
+  std::unordered_map<std::uint32_t, std::unordered_set<std::uint32_t>> relevant_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> hard_;
+  std::vector<DevItem> dev_;
+  std::string dev_metric_;
+  std::unique_ptr<RecallChannel> bm25_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  TwoTowerConfig config_;
+  DocFeatures docs_;
+  std::vector<std::vector<std::int64_t>> queries_;
+  TwoTower model_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+};
+
+}  // namespace
+
+PrerankTrainResult train_prerank(const fs::path& data, const fs::path& out, const PrerankTrainOptions& options,
+                                 const std::function<void(const std::string&)>& log) {
+  Trainer t(data, out, options, log ? log : [](const std::string&) {});
+  auto res = t.run();
+  std::error_code ec;
+  fs::remove_all(out / "prerank" / "bm25.tmp", ec);
+  return res;
+}
+
+}  // namespace funnel::train

@@ -1,0 +1,73 @@
+// Training of the two-tower pre-rank student (`funnel fit --stage prerank`).
+// Torch-free header: the CLI includes it; the implementation uses libtorch.
+//
+// Losses (TECHNIQUES.md sections 2-3):
+//  - in-batch contrastive InfoNCE with temperature over (query, relevant or
+//    clicked doc) pairs, with one BM25 hard negative per pair added to the
+//    batch's docs (SimCSE / DPR style);
+//  - pairwise logistic loss on impressions: a clicked doc vs a skipped doc
+//    shown above it;
+//  - pairwise logistic loss on human labels, where present (higher grade
+//    above lower grade).
+// Works with logs, with labels only (BEIR data) or both.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace funnel::train {
+
+struct PrerankTrainOptions {
+  std::string preset = "small";           // encoder shape: tiny | small | base
+  std::string matcher = "soft_attention"; // dot | soft_attention | esim
+  int nq = 3, nd = 3, head_dim = 64;      // heads (dot forces 1 x 1)
+  bool cosine = true;                     // L2-normalised heads: scores in [-1, 1] suit the InfoNCE temperature
+  bool shared_encoder = true;
+  bool use_image = true;
+  bool use_author = true;
+  double beta = 5.0;                      // soft_attention temperature
+  int epochs = 3;
+  int steps_per_epoch = 300;              // 0: one pass over the positive pairs
+  int batch = 64;
+  double lr = 1e-3;
+  double temperature = 0.05;              // InfoNCE temperature (SimCSE uses 0.05)
+  double pairwise_weight = 0.5;
+  double graded_weight = 0.5;
+  bool hard_negatives = true;
+  std::uint64_t seed = 1;
+  // CPU threads. 1 by default: on a 2-core machine OpenMP's busy waiting
+  // made 2 threads up to 30x slower whenever anything else ran.
+  int threads = 1;
+  std::string device = "cpu";
+  bool resume = false;                    // continue from OUT/prerank/checkpoint.pt
+  std::size_t dev_limit = 20000;          // dev examples scored per evaluation
+};
+
+struct EpochLog {
+  int epoch = 0;
+  double loss = 0;
+  double dev_auc = 0, dev_gauc = 0;
+  double seconds = 0;
+};
+
+struct PrerankTrainResult {
+  std::string dev_metric;        // what dev_auc measures ("click AUC on dev impressions", ...)
+  double untrained_dev_auc = 0;  // the same model before any step
+  double best_dev_auc = 0;
+  int best_epoch = 0;
+  std::vector<EpochLog> epochs;
+  std::filesystem::path model_dir;
+};
+
+// Trains on the data folder `data` (BEIR layout, optional impressions.jsonl
+// and human_labels.tsv) and writes OUT/prerank/{config.json, tokenizer.model,
+// model.pt, checkpoint.pt, train_log.jsonl}. `log` receives progress lines.
+// Throws funnel::Error on bad input or options.
+PrerankTrainResult train_prerank(const std::filesystem::path& data, const std::filesystem::path& out,
+                                 const PrerankTrainOptions& options,
+                                 const std::function<void(const std::string&)>& log);
+
+}  // namespace funnel::train

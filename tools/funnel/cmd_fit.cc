@@ -1,0 +1,58 @@
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "funnel/error.h"
+#include "train/prerank_trainer.h"
+
+namespace funnel::cli {
+
+void add_fit(CLI::App& app) {
+  auto* cmd = app.add_subcommand("fit", "Train a model of the cascade (pre-rank two-tower student)");
+  struct Args {
+    std::string data, out, stage = "prerank";
+    train::PrerankTrainOptions o;
+    bool no_image = false, no_author = false, separate = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--data", a->data, "Data folder (BEIR layout; impressions.jsonl and human_labels.tsv if present)")
+      ->required();
+  cmd->add_option("--out", a->out, "Models folder; the stage writes OUT/<stage>/")->required();
+  cmd->add_option("--stage", a->stage, "Stage to train")->capture_default_str()->check(CLI::IsMember({"prerank"}));
+  cmd->add_option("--preset", a->o.preset, "Encoder shape: tiny, small or base")
+      ->capture_default_str()->check(CLI::IsMember({"tiny", "small", "base"}));
+  cmd->add_option("--matcher", a->o.matcher, "dot, soft_attention or esim")
+      ->capture_default_str()->check(CLI::IsMember({"dot", "soft_attention", "esim"}));
+  cmd->add_option("--nq", a->o.nq, "Query heads")->capture_default_str()->check(CLI::Range(1, 64));
+  cmd->add_option("--nd", a->o.nd, "Doc heads")->capture_default_str()->check(CLI::Range(1, 64));
+  cmd->add_option("--head-dim", a->o.head_dim, "Head vector size")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--beta", a->o.beta, "soft_attention temperature")->capture_default_str();
+  cmd->add_flag("--cosine,!--no-cosine", a->o.cosine, "L2-normalise head vectors (default on)");
+  cmd->add_flag("--separate-encoders", a->separate, "Do not share encoder weights between the towers");
+  cmd->add_flag("--no-image", a->no_image, "Leave out the image_vec channel");
+  cmd->add_flag("--no-author", a->no_author, "Leave out the author and category channels");
+  cmd->add_option("--epochs", a->o.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--steps", a->o.steps_per_epoch, "Steps per epoch (0: one pass over the positive pairs)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", a->o.batch, "Pairs per step")->capture_default_str()->check(CLI::Range(2, 65536));
+  cmd->add_option("--lr", a->o.lr, "Learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--temperature", a->o.temperature, "InfoNCE temperature")->capture_default_str();
+  cmd->add_option("--seed", a->o.seed, "Random seed (training is deterministic for a seed)")->capture_default_str();
+  cmd->add_option("--threads", a->o.threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--device", a->o.device, "cpu, or cuda where libtorch sees one")->capture_default_str();
+  cmd->add_flag("--resume", a->o.resume, "Continue from OUT/<stage>/checkpoint.pt");
+  cmd->callback([=] {
+    train::PrerankTrainOptions o = a->o;
+    o.use_image = !a->no_image;
+    o.use_author = !a->no_author;
+    o.shared_encoder = !a->separate;
+    auto res = train::train_prerank(a->data, a->out, o, [](const std::string& line) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    });
+    std::printf("trained %s: best dev %s %.4f at epoch %d (untrained %.4f); model in %s\n", o.matcher.c_str(),
+                res.dev_metric.c_str(), res.best_dev_auc, res.best_epoch, res.untrained_dev_auc,
+                res.model_dir.c_str());
+  });
+}
+
+}  // namespace funnel::cli

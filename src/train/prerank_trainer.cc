@@ -332,7 +332,10 @@ class Trainer {
 
   double train_epoch(int epoch) {
     model_->train();
+    // Every random draw of an epoch (batches, negatives, dropout) derives
+    // from (seed, epoch), so a resumed run repeats an uninterrupted one.
     detail::Rng rng(o_.seed * 1000003ull + static_cast<std::uint64_t>(epoch));
+    torch::manual_seed(o_.seed * 1000003ull + static_cast<std::uint64_t>(epoch));
     std::vector<std::uint32_t> order(positives_.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);

@@ -1,0 +1,110 @@
+#include "model/prerank_model.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "funnel/error.h"
+#include "model/batching.h"
+#include "model/features.h"
+#include "model/tokenizer.h"
+#include "model/two_tower.h"
+
+namespace funnel::model {
+namespace fs = std::filesystem;
+
+struct PrerankModel::Impl {
+  TwoTowerConfig config;
+  std::string model_id;
+  std::unique_ptr<Tokenizer> tokenizer;
+  TwoTower net{nullptr};
+};
+
+PrerankModel::PrerankModel() : impl_(std::make_unique<Impl>()) {}
+PrerankModel::~PrerankModel() = default;
+
+std::unique_ptr<PrerankModel> PrerankModel::load(const fs::path& models_dir) {
+  const fs::path dir = models_dir / "prerank";
+  for (const char* f : {"config.json", "tokenizer.model", "model.pt"})
+    if (!fs::is_regular_file(dir / f)) throw Error((dir / f).string() + ": missing (train with `funnel fit`)");
+  std::unique_ptr<PrerankModel> m(new PrerankModel());
+  std::ifstream cin(dir / "config.json");
+  std::stringstream cfg_text;
+  cfg_text << cin.rdbuf();
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(cfg_text.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error((dir / "config.json").string() + ": malformed JSON (" + e.what() + ")");
+  }
+  m->impl_->config = two_tower_from_json(cfg, (dir / "config.json").string());
+  m->impl_->tokenizer = std::make_unique<Tokenizer>(dir / "tokenizer.model");
+  m->impl_->net = TwoTower(m->impl_->config);
+  try {
+    torch::load(m->impl_->net, (dir / "model.pt").string());
+  } catch (const c10::Error& e) {
+    throw Error((dir / "model.pt").string() + ": cannot load weights: " + e.what_without_backtrace());
+  }
+  m->impl_->net->eval();
+  std::ifstream win(dir / "model.pt", std::ios::binary);
+  std::stringstream weights;
+  weights << win.rdbuf();
+  char id[32];
+  std::snprintf(id, sizeof id, "%016llx",
+                static_cast<unsigned long long>(stable_hash(weights.str()) ^ stable_hash(cfg_text.str())));
+  m->impl_->model_id = std::string("prerank-") + id;
+  return m;
+}
+
+const TwoTowerConfig& PrerankModel::config() const { return impl_->config; }
+const std::string& PrerankModel::model_id() const { return impl_->model_id; }
+
+std::vector<float> PrerankModel::encode_queries(const std::vector<std::string>& texts) const {
+  torch::NoGradGuard no_grad;
+  auto tokens = featurize_queries(texts, *impl_->tokenizer, impl_->config);
+  std::vector<float> out;
+  const std::size_t per = static_cast<std::size_t>(impl_->config.nq) * impl_->config.head_dim;
+  out.reserve(texts.size() * per);
+  for (std::size_t s = 0; s < texts.size(); s += 256) {
+    std::vector<std::uint32_t> rows;
+    for (std::size_t i = s; i < std::min(texts.size(), s + 256); ++i) rows.push_back(static_cast<std::uint32_t>(i));
+    auto h = impl_->net->encode_queries(make_token_batch(tokens, rows)).contiguous();
+    out.insert(out.end(), h.data_ptr<float>(), h.data_ptr<float>() + h.numel());
+  }
+  return out;
+}
+
+std::vector<float> PrerankModel::encode_docs(const Corpus& corpus, const ProgressFn& progress) const {
+  torch::NoGradGuard no_grad;
+  TwoTowerConfig c = impl_->config;
+  if (corpus.image_dim != c.image_dim && c.use_image && c.image_dim > 0)
+    throw Error("prerank model: the model reads image_vec of dimension " + std::to_string(c.image_dim) +
+                ", the corpus has " + std::to_string(corpus.image_dim));
+  DocFeatures f = featurize_docs(corpus, *impl_->tokenizer, c);
+  const std::size_t n = corpus.docs.size();
+  std::vector<float> out;
+  out.reserve(n * static_cast<std::size_t>(c.nd) * c.head_dim);
+  const std::size_t B = 256;
+  for (std::size_t s = 0; s < n; s += B) {
+    std::vector<std::uint32_t> rows;
+    for (std::size_t i = s; i < std::min(n, s + B); ++i) rows.push_back(static_cast<std::uint32_t>(i));
+    auto h = impl_->net->encode_docs(make_doc_batch(f, rows)).contiguous();
+    out.insert(out.end(), h.data_ptr<float>(), h.data_ptr<float>() + h.numel());
+    if (progress && ((s / B + 1) % 20 == 0 || s + B >= n)) progress(std::min(n, s + B), n);
+  }
+  return out;
+}
+
+std::vector<float> PrerankModel::score(const std::string& query, const Corpus& corpus,
+                                       const std::vector<std::uint32_t>& rows) const {
+  torch::NoGradGuard no_grad;
+  const auto& c = impl_->config;
+  auto qtok = featurize_queries({query}, *impl_->tokenizer, c);
+  auto q = impl_->net->encode_queries(make_token_batch(qtok, {0}));
+  DocFeatures f = featurize_docs(corpus, *impl_->tokenizer, c);
+  auto d = impl_->net->encode_docs(make_doc_batch(f, rows));
+  auto s = impl_->net->score_matrix(q, d).squeeze(0).contiguous();
+  return std::vector<float>(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
+}
+
+}  // namespace funnel::model

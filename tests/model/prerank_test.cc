@@ -1,0 +1,132 @@
+// The two-tower student end to end on a tiny world: training learns, is
+// deterministic and resumable, and the serving scorer over the embedding
+// store reproduces the libtorch model's scores.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "funnel/embedding_store.h"
+#include "funnel/error.h"
+#include "funnel/prerank_scorer.h"
+#include "funnel/world.h"
+#include "model/prerank_model.h"
+#include "test_util.h"
+#include "train/prerank_trainer.h"
+
+namespace funnel {
+namespace {
+namespace fs = std::filesystem;
+
+// One tiny world for the whole suite.
+const fs::path& world_dir() {
+  static test::TempDir* tmp = new test::TempDir();  // lives for the process
+  static const fs::path dir = [] {
+    WorldOptions o;
+    o.docs = 2000;
+    o.queries = 400;
+    o.users = 300;
+    o.impressions = 40000;
+    o.seed = 5;
+    write_world(make_world(o), tmp->path() / "world", false);
+    return tmp->path() / "world";
+  }();
+  return dir;
+}
+
+train::PrerankTrainOptions tiny(const std::string& matcher = "soft_attention") {
+  train::PrerankTrainOptions o;
+  o.preset = "tiny";
+  o.matcher = matcher;
+  o.head_dim = 16;
+  o.epochs = 3;
+  o.steps_per_epoch = 100;
+  o.batch = 32;
+  o.dev_limit = 4000;
+  return o;
+}
+
+TEST(PrerankTrain, LossFallsAndDevAucBeatsTheUntrainedModel) {
+  test::TempDir out;
+  auto r = train::train_prerank(world_dir(), out.path(), tiny(), {});
+  ASSERT_EQ(r.epochs.size(), 3u);
+  std::printf("  loss %.3f -> %.3f, dev AUC untrained %.4f best %.4f\n", r.epochs.front().loss, r.epochs.back().loss,
+              r.untrained_dev_auc, r.best_dev_auc);
+  EXPECT_LT(r.epochs.back().loss, r.epochs.front().loss * 0.9);
+  EXPECT_GT(r.best_dev_auc, r.untrained_dev_auc + 0.01);
+  for (const char* f : {"config.json", "tokenizer.model", "model.pt", "checkpoint.pt", "train_log.jsonl"})
+    EXPECT_TRUE(fs::exists(out.path() / "prerank" / f)) << f;
+}
+
+TEST(PrerankTrain, DeterministicForASeedAndResumable) {
+  test::TempDir a, b;
+  auto o = tiny("dot");
+  o.epochs = 2;
+  o.steps_per_epoch = 20;
+  auto ra = train::train_prerank(world_dir(), a.path(), o, {});
+  // b: one epoch, then resume for the second.
+  auto o1 = o;
+  o1.epochs = 1;
+  train::train_prerank(world_dir(), b.path(), o1, {});
+  auto o2 = o;
+  o2.resume = true;
+  auto rb = train::train_prerank(world_dir(), b.path(), o2, {});
+  ASSERT_EQ(rb.epochs.size(), 1u);  // only the epoch that was left
+  EXPECT_EQ(rb.epochs[0].epoch, 2);
+  EXPECT_DOUBLE_EQ(rb.epochs[0].loss, ra.epochs[1].loss);
+  EXPECT_DOUBLE_EQ(rb.epochs[0].dev_auc, ra.epochs[1].dev_auc);
+}
+
+TEST(PrerankTrain, RejectsBadData) {
+  test::TempDir out;
+  test::write_file(out.path() / "data" / "corpus.jsonl", "{\"id\": \"a\", \"title\": \"x\"}\n");
+  test::write_file(out.path() / "data" / "queries.jsonl", "{\"id\": \"q\", \"text\": \"x\"}\n");
+  EXPECT_THROW(train::train_prerank(out.path() / "data", out.path() / "m", tiny(), {}), Error);
+}
+
+class ScorerVsLibtorch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ScorerVsLibtorch, StoreScoresEqualTheModel) {
+  test::TempDir out;
+  auto o = tiny(GetParam());
+  o.epochs = 1;
+  o.steps_per_epoch = 15;
+  train::train_prerank(world_dir(), out.path(), o, {});
+  auto model = model::PrerankModel::load(out.path());
+  Corpus corpus = read_corpus(world_dir() / "corpus.jsonl");
+  auto docs = model->encode_docs(corpus);
+  const auto& c = model->config();
+  std::vector<std::uint32_t> rows;
+  for (std::uint32_t r = 0; r < corpus.docs.size(); r += 7) rows.push_back(r);
+  const std::string query = read_queries(world_dir() / "queries.jsonl")[3].text;
+  auto expected = model->score(query, corpus, rows);
+  auto q = model->encode_queries({query});
+  ScorerOptions so;
+  so.matcher = GetParam() == "dot" ? Matcher::kDot : Matcher::kSoftAttention;
+  so.beta = static_cast<float>(c.beta);
+  for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
+    fs::path store_dir = out.path() / ("store-" + precision_name(p));
+    publish_store_version(store_dir, {model->model_id(), p, static_cast<std::uint32_t>(c.nd),
+                                      static_cast<std::uint32_t>(c.head_dim)},
+                          docs, corpus.docs.size());
+    PrerankScorer scorer(EmbeddingStore::open(store_dir), so);
+    std::vector<float> got(rows.size());
+    scorer.score(q, static_cast<std::uint32_t>(c.nq), rows, got);
+    if (p == Precision::kFp32) {
+      for (std::size_t i = 0; i < rows.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-4) << "row " << rows[i];
+    } else {
+      // Lossy storage keeps the head of the order: >= 90% (fp16) / 80%
+      // (int8) of the libtorch top 20 stay in the top 20.
+      auto a = top_n(rows, expected, 20), b = top_n(rows, got, 20);
+      std::set<std::uint32_t> sa;
+      for (auto& x : a) sa.insert(x.first);
+      int common = 0;
+      for (auto& x : b) common += sa.count(x.first);
+      EXPECT_GE(common, p == Precision::kFp16 ? 18 : 16) << precision_name(p);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Matchers, ScorerVsLibtorch, ::testing::Values("dot", "soft_attention"));
+
+}  // namespace
+}  // namespace funnel

@@ -3,6 +3,8 @@
 //   INDEX/manifest.json   format version, corpus size, per-part options
 //   INDEX/docs.tsv        one line per corpus row: doc id <TAB> title
 //   INDEX/bm25/           the Xapian BM25 database
+//   INDEX/embeddings/     doc head vectors of the pre-rank model (optional),
+//                         a versioned store (funnel/embedding_store.h)
 // The folder is built under a temporary name and renamed into place.
 #pragma once
 
@@ -15,21 +17,44 @@
 #include <nlohmann/json.hpp>
 
 #include "funnel/data.h"
+#include "funnel/embedding_store.h"
 #include "funnel/recall.h"
 
 namespace funnel {
 
 inline constexpr int kIndexFormatVersion = 1;
 
+// Encodes docs into head vectors offline; implemented by the pre-rank model
+// (src/model), so the engine needs no libtorch to build or read an index.
+class DocEncoder {
+ public:
+  virtual ~DocEncoder() = default;
+  virtual std::string model_id() const = 0;
+  virtual std::string models_dir() const = 0;  // where serving finds the query tower
+  virtual std::uint32_t heads() const = 0;      // nd
+  virtual std::uint32_t dim() const = 0;        // head dimension
+  // rows x heads x dim floats for every corpus row.
+  virtual std::vector<float> encode(const Corpus& corpus, const ProgressFn& progress) const = 0;
+};
+
 struct IndexOptions {
   Bm25Options bm25;
-  bool overwrite = false;  // replace an existing non-empty folder
+  bool overwrite = false;                 // replace an existing non-empty folder
+  const DocEncoder* encoder = nullptr;    // also build INDEX/embeddings when set
+  Precision precision = Precision::kFp32; // of the embeddings
 };
 
 // Builds the index of `corpus` into `out`. Throws funnel::Error; on error
 // nothing is left at `out`.
 void build_index(const Corpus& corpus, const std::filesystem::path& out,
                  const IndexOptions& options, const ProgressFn& progress = {});
+
+// Re-encodes the docs of an existing index into embeddings version N+1 and
+// publishes it; readers of version N are unaffected until they reopen.
+// `corpus` must hold the index's docs in the same order. Returns N+1.
+std::uint64_t refresh_embeddings(const std::filesystem::path& index_dir, const Corpus& corpus,
+                                 const DocEncoder& encoder, Precision precision,
+                                 const ProgressFn& progress = {});
 
 // A read-only, opened index. Thread-safe for concurrent reads.
 class Index {
@@ -44,6 +69,12 @@ class Index {
   const nlohmann::json& manifest() const { return manifest_; }
   const std::filesystem::path& dir() const { return dir_; }
 
+  // The doc embeddings (the store's current version when the index was
+  // opened), or nullptr if the index has none.
+  const std::shared_ptr<const EmbeddingStore>& embeddings() const { return embeddings_; }
+  // The models folder the embeddings were encoded with ("" if none).
+  const std::string& models_dir() const { return models_dir_; }
+
   // The recall channel called `name` ("bm25"), or nullptr.
   const RecallChannel* channel(const std::string& name) const;
   std::vector<std::string> channel_names() const;
@@ -53,6 +84,8 @@ class Index {
   nlohmann::json manifest_;
   std::vector<std::string> ids_, titles_;
   std::vector<std::unique_ptr<RecallChannel>> channels_;
+  std::shared_ptr<const EmbeddingStore> embeddings_;
+  std::string models_dir_;
 };
 
 }  // namespace funnel

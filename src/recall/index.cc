@@ -31,12 +31,43 @@ void build_index(const Corpus& corpus, const fs::path& out, const IndexOptions& 
                    {"docs", corpus.docs.size()},
                    {"image_dim", corpus.image_dim},
                    {"channels", {{"bm25", {{"path", "bm25"}, {"options", bm25_options_to_json(options.bm25)}}}}}};
+  if (options.encoder) {
+    const DocEncoder& enc = *options.encoder;
+    auto vecs = enc.encode(corpus, progress);
+    publish_store_version(stage.path() / "embeddings", {enc.model_id(), options.precision, enc.heads(), enc.dim()},
+                          vecs, corpus.docs.size());
+    manifest["prerank"] = {{"store", "embeddings"}, {"models", fs::absolute(enc.models_dir()).string()}};
+  }
   {
     detail::AtomicFile f(stage.path() / "manifest.json");
     f.stream() << manifest.dump(2) << '\n';
     f.commit();
   }
   stage.commit();
+}
+
+std::uint64_t refresh_embeddings(const fs::path& index_dir, const Corpus& corpus, const DocEncoder& encoder,
+                                 Precision precision, const ProgressFn& progress) {
+  auto index = Index::open(index_dir);
+  if (index->size() != corpus.docs.size())
+    throw Error(index_dir.string() + ": the index has " + std::to_string(index->size()) + " docs, the corpus " +
+                std::to_string(corpus.docs.size()) + " (rebuild the index instead)");
+  for (std::size_t r = 0; r < corpus.docs.size(); ++r)
+    if (index->doc_id(static_cast<std::uint32_t>(r)) != corpus.docs[r].id)
+      throw Error(index_dir.string() + ": doc " + std::to_string(r + 1) + " is '" +
+                  index->doc_id(static_cast<std::uint32_t>(r)) + "' in the index but '" + corpus.docs[r].id +
+                  "' in the corpus (rebuild the index instead)");
+  auto vecs = encoder.encode(corpus, progress);
+  std::uint64_t v = publish_store_version(index_dir / "embeddings", {encoder.model_id(), precision, encoder.heads(),
+                                                                     encoder.dim()},
+                                          vecs, corpus.docs.size());
+  // Record the models folder, atomically, for indexes built without one.
+  json m = index->manifest();
+  m["prerank"] = {{"store", "embeddings"}, {"models", fs::absolute(encoder.models_dir()).string()}};
+  detail::AtomicFile f(index_dir / "manifest.json");
+  f.stream() << m.dump(2) << '\n';
+  f.commit();
+  return v;
 }
 
 std::shared_ptr<const Index> Index::open(const fs::path& dir) {
@@ -86,6 +117,17 @@ std::shared_ptr<const Index> Index::open(const fs::path& dir) {
     Bm25Options o = bm25_options_from_json(channels["bm25"].value("options", json::object()),
                                            mpath.string() + ": channels.bm25.options");
     index->channels_.push_back(open_bm25_channel(dir / "bm25", o));
+  }
+  if (m.contains("prerank")) {
+    const json& p = m["prerank"];
+    if (!p.is_object() || !p.contains("store") || !p["store"].is_string() || !p.contains("models") ||
+        !p["models"].is_string())
+      throw Error(mpath.string() + ": field 'prerank': expected {\"store\": ..., \"models\": ...}");
+    index->embeddings_ = EmbeddingStore::open(dir / p["store"].get<std::string>());
+    if (index->embeddings_->rows() != n)
+      throw Error((dir / p["store"].get<std::string>()).string() + ": " + std::to_string(index->embeddings_->rows()) +
+                  " rows, the index has " + std::to_string(n) + " docs");
+    index->models_dir_ = p["models"].get<std::string>();
   }
   return index;
 }

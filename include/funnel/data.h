@@ -93,5 +93,8 @@ struct RunEntry {
 };
 void write_trec_run(const std::filesystem::path& path,
                     const std::vector<RunEntry>& run, const std::string& tag);
+// The same lines to a stream (scores with 9 significant digits, so that
+// near-ties keep their order when trec_eval re-sorts by score).
+void write_trec_run(std::ostream& out, const std::vector<RunEntry>& run, const std::string& tag);
 
 }  // namespace funnel

@@ -31,7 +31,7 @@ struct WorldOptions {
   int image_dim = 32;
   std::size_t page_size = 10;          // impressions per request
   double polysemous_share = 0.15;      // entities with 2-3 topics
-  double doc_synonym_rate = 0.45;      // a doc writes a concept with a synonym
+  double doc_synonym_rate = 0.55;      // a doc writes a concept with a synonym
   double query_synonym_rate = 0.05;    // a query does
   double vague_title_share = 0.08;     // docs whose title and text say little
   double typo_rate = 0.08;             // queries with one typo

@@ -73,11 +73,11 @@ std::string JsonlReader::id(const json& obj, std::initializer_list<const char*> 
     if (it == obj.end() || it->is_null()) continue;
     std::string v;
     if (it->is_string()) v = it->get<std::string>();
-    else if (it->is_number_integer()) v = std::to_string(it->get<long long>());
+    else if (it->is_number_integer()) v = it->dump();  // exact digits, unsigned included
     else fail(key, "expected a string id, got " + json_type_name(*it));
     if (v.empty()) fail(key, "empty id");
-    if (v.find_first_of(" \t\r\n") != std::string::npos)
-      fail(key, "id contains whitespace (TREC files cannot hold it)");
+    for (unsigned char ch : v)
+      if (ch <= 0x20 || ch == 0x7F) fail(key, "id contains whitespace or a control character (TREC files cannot hold it)");
     return v;
   }
   std::string names;

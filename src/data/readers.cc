@@ -165,18 +165,21 @@ Qrels load_qrels(const fs::path& dir, const std::string& split) {
   return read_qrels(p);
 }
 
-void write_trec_run(const fs::path& path, const std::vector<RunEntry>& run,
-                    const std::string& tag) {
-  detail::AtomicFile f(path);
-  auto& out = f.stream();
+void write_trec_run(std::ostream& out, const std::vector<RunEntry>& run, const std::string& tag) {
   char buf[64];
   for (const auto& e : run) {
     int rank = 1;
     for (const auto& [doc, score] : e.ranked) {
-      std::snprintf(buf, sizeof buf, "%.6f", score);
+      std::snprintf(buf, sizeof buf, "%.9g", score);
       out << e.query_id << " Q0 " << doc << ' ' << rank++ << ' ' << buf << ' ' << tag << '\n';
     }
   }
+}
+
+void write_trec_run(const fs::path& path, const std::vector<RunEntry>& run,
+                    const std::string& tag) {
+  detail::AtomicFile f(path);
+  write_trec_run(f.stream(), run, tag);
   f.commit();
 }
 

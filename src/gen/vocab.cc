@@ -94,12 +94,17 @@ Vocab parse_vocab(std::string_view text, const std::string& where) {
       fail("line outside any section");
     }
   }
-  if (v.topics.size() < 2) throw Error(where + ": needs at least 2 topics");
+  // The generator draws up to 3 distinct topics per entity or user, needs
+  // enough name pairs for unique entity and author names, and 4 concepts
+  // plus background words per doc.
+  if (v.topics.size() < 3) throw Error(where + ": needs at least 3 topics");
   for (const auto& t : v.topics)
     if (t.core.size() < 8) throw Error(where + ": topic '" + t.name + "' needs at least 8 core words");
   for (auto* l : {&v.entity_first, &v.entity_second, &v.author_first, &v.author_second, &v.filler,
                   &v.connective})
     if (l->size() < 4) throw Error(where + ": every word section needs at least 4 words");
+  if (v.entity_first.size() * v.entity_second.size() < 40 || v.author_first.size() * v.author_second.size() < 20)
+    throw Error(where + ": too few name parts (entity pairs >= 40, author pairs >= 20)");
   return v;
 }
 

@@ -22,7 +22,7 @@ namespace {
 
 constexpr double kEntityDocShare = 0.6;   // docs about a named show/product
 constexpr int kConceptsPerDoc = 4;
-constexpr double kShortNameQueries = 0.4;     // entity typed by its first word only
+constexpr double kShortNameQueries = 0.6;     // entity typed by its first word only
 constexpr double kOneWordTopicQueries = 0.25; // topic queries of a single word
 // Docs that name a popular entity they are not about ("reacting to ...",
 // "better than ..."): the name matches, the doc is not relevant.
@@ -246,6 +246,15 @@ class Generator {
     std::vector<std::string> wording;
     for (int c : tr.concepts) wording.push_back(render(t, c, syn_rate));
     auto concept_word = [&](int k, double) { return wording[k]; };
+    // A word of the topic that is not one of the doc's concepts (a
+    // look-alike for word match), in the creator's usual wording.
+    auto background_word = [&] {
+      const auto& core_words = v_.topics[t].core;
+      int c;
+      do c = static_cast<int>(rng_.below(core_words.size()));
+      while (std::find(tr.concepts.begin(), tr.concepts.end(), c) != tr.concepts.end());
+      return render(t, c, syn_rate);
+    };
     if (tr.vague) {
       // "my best video today": the title and text say little; only the
       // image channel (and, for learned models, the author) keep the topic.
@@ -264,9 +273,11 @@ class Generator {
     // an entity doc names its entity in most titles, not all.
     const auto& core = v_.topics[t].core;
     std::vector<std::string> title;
-    std::string c0 = concept_word(0, 0);
-    std::string c1 = rng_.chance(0.5) ? concept_word(1, 0)
-                                      : render(t, static_cast<int>(rng_.below(core.size())), syn_rate);
+    // 60% of titles lead with the main concept; the rest with a secondary
+    // one, so what a doc is mainly about is not always in its title.
+    const bool main_in_title = rng_.chance(0.6);
+    std::string c0 = concept_word(main_in_title ? 0 : 1, 0);
+    std::string c1 = main_in_title && rng_.chance(0.5) ? concept_word(1, 0) : background_word();
     if (!ent.empty() && rng_.chance(0.7)) {
       switch (rng_.below(4)) {
         case 0: title = {ent, c0, c1}; break;
@@ -293,7 +304,7 @@ class Generator {
       for (int k = 0; k < words; ++k) {
         double r = rng_.uniform();
         if (r < 0.35) sent.push_back(concept_word(static_cast<int>(rng_.below(kConceptsPerDoc)), 0));
-        else if (r < 0.65) sent.push_back(render(t, static_cast<int>(rng_.below(core.size())), syn_rate));
+        else if (r < 0.65) sent.push_back(background_word());
         else if (r < 0.85) sent.push_back(connective());
         else sent.push_back(filler());
       }
@@ -302,7 +313,9 @@ class Generator {
     }
     std::string stray_tag;
     if (rng_.chance(kStrayEntityRate)) {
-      const std::string& other = w_.entity_names[rng_.pick_cdf(entity_pop_cdf_)];
+      int e;
+      do e = static_cast<int>(rng_.pick_cdf(entity_pop_cdf_)); while (e == tr.entity);
+      const std::string& other = w_.entity_names[e];
       if (rng_.chance(0.5)) {
         d.title += " " + connective() + " " + other;
         stray_tag = other;
@@ -313,7 +326,7 @@ class Generator {
     d.text = join(text);
     if (!d.text.empty()) d.text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(d.text[0])));
 
-    // Tags: canonical words more often than the text (creators tag for search).
+    // Tags: the main concept (and often the third), in the doc's wording.
     d.tags.push_back(concept_word(0, o_.doc_synonym_rate / 2));
     if (rng_.chance(0.6)) d.tags.push_back(concept_word(2, o_.doc_synonym_rate / 2));
     if (!ent.empty()) d.tags.push_back(ent);
@@ -351,7 +364,7 @@ class Generator {
     bool h0 = has(q.concepts[0]), h1 = has(q.concepts[1]);
     bool on_main = main == q.concepts[0] || main == q.concepts[1];
     if (h0 && h1) return on_main ? 3 : 2;
-    if (h0 && main == q.concepts[0]) return 2;
+    if (on_main) return 2;  // about one of the two words, without the other
     if (h0 || h1) return 1;
     return 0;
   }
@@ -367,11 +380,13 @@ class Generator {
   void make_queries() {
     const std::size_t Q = o_.queries;
     std::set<std::tuple<std::string, int, int, int, int>> seen;
+    std::unordered_set<std::string> seen_text;
     query_topic_.reserve(Q);
     for (std::size_t i = 0; i < Q; ++i) {
       WorldQueryTruth q;
       std::vector<std::pair<int, int>> rel;
       std::vector<std::string> words;
+      std::string text;
       // The intent is drawn once, so that retries (for a duplicate or an
       // unanswerable query) do not shift the intent mix.
       const double r = rng_.uniform();
@@ -411,37 +426,44 @@ class Generator {
           }
           if (rng_.chance(0.15)) words.insert(words.begin(), filler());
         }
+        // Surface noise: reordered words and one typo.
+        if (words.size() > 1 && rng_.chance(o_.reorder_rate)) {
+          std::reverse(words.begin(), words.end());
+          q.reordered = true;
+        }
+        text = join(words);
+        for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (rng_.chance(o_.typo_rate)) {
+          // Typo in one word of four letters or more (shorter words have
+          // too few letters to misspell recognisably).
+          std::vector<std::string> toks;
+          std::string tok;
+          for (char ch : text + " ") {
+            if (ch == ' ') { if (!tok.empty()) toks.push_back(tok); tok.clear(); }
+            else tok += ch;
+          }
+          std::vector<std::size_t> long_ones;
+          for (std::size_t k = 0; k < toks.size(); ++k)
+            if (toks[k].size() >= 4) long_ones.push_back(k);
+          if (!long_ones.empty()) {
+            std::size_t k = long_ones[rng_.below(long_ones.size())];
+            toks[k] = add_typo(toks[k], rng_);
+            q.typo = true;
+            text = join(toks);
+          }
+        }
+        // One intent per typed text: the same words never carry two
+        // different sets of judgments. Concepts are compared as a set.
+        std::vector<int> cs = q.concepts;
+        std::sort(cs.begin(), cs.end());
         auto key = std::make_tuple(q.intent, q.entity * 2 + q.short_name, q.topic,
-                                   q.concepts.empty() ? -1 : q.concepts[0], q.concepts.size() < 2 ? -1 : q.concepts[1]);
-        if (seen.count(key) && attempt < 200) continue;
+                                   cs.empty() ? -1 : cs[0], cs.size() < 2 ? -1 : cs[1]);
+        if ((seen.count(key) || seen_text.count(text)) && attempt < 1000) continue;
         rel = judge(q);
-        if (rel.empty() && attempt < 200) continue;
+        if (rel.empty() && attempt < 1000) continue;
         seen.insert(key);
+        seen_text.insert(text);
         break;
-      }
-      if (words.size() > 1 && rng_.chance(o_.reorder_rate)) {
-        std::reverse(words.begin(), words.end());
-        q.reordered = true;
-      }
-      std::string text = join(words);
-      for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (rng_.chance(o_.typo_rate)) {
-        // Typo in one word of four letters or more.
-        std::vector<std::string> toks;
-        std::string tok;
-        for (char ch : text + " ") {
-          if (ch == ' ') { if (!tok.empty()) toks.push_back(tok); tok.clear(); }
-          else tok += ch;
-        }
-        std::vector<std::size_t> long_ones;
-        for (std::size_t k = 0; k < toks.size(); ++k)
-          if (toks[k].size() >= 4) long_ones.push_back(k);
-        if (!long_ones.empty()) {
-          std::size_t k = long_ones[rng_.below(long_ones.size())];
-          toks[k] = add_typo(toks[k], rng_);
-          q.typo = true;
-          text = join(toks);
-        }
       }
       double u = rng_.uniform();
       q.split = u < o_.train_share ? "train" : u < o_.train_share + o_.dev_share ? "dev" : "test";
@@ -471,7 +493,7 @@ class Generator {
       auto& labels = w_.human_labels[w_.queries[i].id];
       for (int row : rows) {
         int g = grade(q, w_.doc_truth[row]);
-        if (rng_.chance(o_.label_noise)) g = std::clamp(g + (rng_.chance(0.5) ? 1 : -1), 0, 3);
+        if (rng_.chance(o_.label_noise)) g = g == 0 ? 1 : g == 3 ? 2 : g + (rng_.chance(0.5) ? 1 : -1);
         labels.emplace(w_.corpus.docs[row].id, g);  // first judgment of a doc wins
       }
     }

@@ -8,6 +8,7 @@
 
 #include "funnel/error.h"
 #include "pipeline/config_util.h"
+#include "util/utf8.h"
 
 namespace funnel {
 using nlohmann::json;
@@ -49,6 +50,7 @@ json default_cascade(std::size_t recall_k, std::size_t keep) {
 }
 
 json read_cascade_config(const std::filesystem::path& path) {
+  if (!std::filesystem::is_regular_file(path)) throw Error(path.string() + ": cascade config not found (or not a file)");
   std::ifstream in(path);
   if (!in) throw Error(path.string() + ": cannot open cascade config");
   try {
@@ -92,6 +94,8 @@ Pipeline::Pipeline(std::shared_ptr<const Index> index, const json& config, const
     }
     if (i == 0 && step->type != "recall")
       throw Error(sw + ": the first stage must be of type 'recall'");
+    if (i > 0 && step->type == "recall")
+      throw Error(sw + ": only the first stage may be of type 'recall' (list several channels in it instead)");
     step->stage = factory(s, *index_, sw);
     steps_.push_back(std::move(step));
   }
@@ -109,6 +113,8 @@ Response Pipeline::run(const Request& request) const {
   if (request.query.find_first_not_of(" \t\r\n") == std::string::npos)
     throw Error("request: field 'query': empty");
   if (request.k == 0) throw Error("request: field 'k': expected an integer >= 1");
+  if (auto bad = detail::find_invalid_utf8(request.query); bad != detail::kValidUtf8)
+    throw Error("request: field 'query': invalid UTF-8 at byte " + std::to_string(bad + 1));
   if (!request.overrides.is_object()) throw Error("request: field 'overrides': expected an object");
   for (auto it = request.overrides.begin(); it != request.overrides.end(); ++it) {
     bool known = std::any_of(steps_.begin(), steps_.end(), [&](auto& s) { return s->name == it.key(); });

@@ -37,12 +37,15 @@ class RecallStage final : public Stage {
         throw Error(cw + ": field 'type': no recall channel '" + type + "' in this index (has: " + have + ")");
       }
       auto bit = static_cast<std::uint32_t>(std::find(names.begin(), names.end(), type) - names.begin());
-      channels_.push_back({ch, detail::get_size(c, "quota", cw, 1000), bit});
+      std::size_t quota = detail::get_size(c, "quota", cw, 1000);
+      if (quota == 0) throw Error(cw + ": field 'quota': expected an integer >= 1");
+      channels_.push_back({ch, quota, bit});
     }
     keep_ = detail::get_size(cfg, "keep", where, 0);
   }
 
   void run(const StageContext& ctx, std::vector<Candidate>& out) const override {
+    detail::check_keys(ctx.overrides, {"quota", "keep"}, "request: overrides.recall");
     std::vector<std::vector<RecallHit>> lists;
     for (const auto& c : channels_) {
       std::size_t quota = c.quota;
@@ -51,6 +54,7 @@ class RecallStage final : public Stage {
         if (!q.is_object()) throw Error("request: overrides.recall.quota: expected an object {channel: n}");
         if (q.contains(c.channel->name()))
           quota = detail::get_size(q, c.channel->name(), "request: overrides.recall.quota", quota);
+        if (quota == 0) throw Error("request: overrides.recall.quota." + c.channel->name() + ": expected >= 1");
       }
       lists.push_back(c.channel->search(ctx.request.query, quota));
     }
@@ -99,8 +103,10 @@ class TruncateStage final : public Stage {
     if (keep_ == 0) throw Error(where + ": field 'keep': expected an integer >= 1");
   }
   void run(const StageContext& ctx, std::vector<Candidate>& c) const override {
+    detail::check_keys(ctx.overrides, {"keep"}, "request: overrides.truncate");
     std::size_t keep = keep_;
     if (ctx.overrides.contains("keep")) keep = detail::get_size(ctx.overrides, "keep", "request: overrides", keep);
+    if (keep == 0) throw Error("request: overrides: field 'keep': expected an integer >= 1");
     if (c.size() > keep) c.resize(keep);
   }
 

@@ -2,6 +2,8 @@
 // per-field within-doc-frequency increments, so a field weight of w makes each
 // of the field's words count w times, which is how Xapian expresses field
 // boosts without changing the BM25 formula.
+#include <algorithm>
+#include <cmath>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -16,12 +18,12 @@ using nlohmann::json;
 
 namespace {
 
-Xapian::Stem make_stemmer(const std::string& lang) {
+Xapian::Stem make_stemmer(const std::string& lang, const std::string& where = "bm25") {
   if (lang.empty() || lang == "none") return Xapian::Stem();
   try {
     return Xapian::Stem(lang);
   } catch (const Xapian::Error& e) {
-    throw Error("bm25: unknown stemmer language '" + lang + "' (" + e.get_msg() + ")");
+    throw Error(where + ": field 'stemmer': unknown language '" + lang + "' (" + e.get_msg() + ")");
   }
 }
 
@@ -66,7 +68,9 @@ class Bm25Channel final : public RecallChannel {
     enquire.set_query(q);
     enquire.set_weighting_scheme(Xapian::BM25Weight(options_.k1, options_.k2, options_.k3,
                                                     options_.b, options_.min_normlen));
-    Xapian::MSet mset = enquire.get_mset(0, static_cast<Xapian::doccount>(k));
+    // Never more than the collection holds: also keeps k within doccount's range.
+    const auto n = std::min<std::size_t>(k, db_.get_doccount());
+    Xapian::MSet mset = enquire.get_mset(0, static_cast<Xapian::doccount>(n));
     hits.reserve(mset.size());
     for (auto it = mset.begin(); it != mset.end(); ++it)
       hits.push_back({static_cast<std::uint32_t>(*it - 1), it.get_weight()});
@@ -138,20 +142,25 @@ Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     const json& v = it.value();
-    auto num = [&]() {
+    auto num = [&](double lo, double hi) {
       if (!v.is_number()) throw Error(where + ": field '" + k + "': expected a number");
-      return v.get<double>();
+      double x = v.get<double>();
+      if (!std::isfinite(x) || x < lo || x > hi)
+        throw Error(where + ": field '" + k + "': expected a number in " + std::to_string(lo) + ".." +
+                    std::to_string(hi) + ", got " + v.dump());
+      return x;
     };
     auto integer = [&]() {
-      if (!v.is_number_integer() || v.get<long>() < 0)
-        throw Error(where + ": field '" + k + "': expected an integer >= 0");
+      // Field weights are within-doc frequency increments: small integers.
+      if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 1000)
+        throw Error(where + ": field '" + k + "': expected an integer in 0..1000, got " + v.dump());
       return v.get<int>();
     };
-    if (k == "k1") o.k1 = num();
-    else if (k == "k2") o.k2 = num();
-    else if (k == "k3") o.k3 = num();
-    else if (k == "b") o.b = num();
-    else if (k == "min_normlen") o.min_normlen = num();
+    if (k == "k1") o.k1 = num(0, 1e6);
+    else if (k == "k2") o.k2 = num(0, 1e6);
+    else if (k == "k3") o.k3 = num(0, 1e6);
+    else if (k == "b") o.b = num(0, 1);
+    else if (k == "min_normlen") o.min_normlen = num(0, 1e6);
     else if (k == "title_weight") o.title_weight = integer();
     else if (k == "text_weight") o.text_weight = integer();
     else if (k == "tags_weight") o.tags_weight = integer();
@@ -165,9 +174,7 @@ Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
       throw Error(where + ": unknown field '" + k + "'");
     }
   }
-  if (o.k1 < 0 || o.k2 < 0 || o.k3 < 0 || o.b < 0 || o.b > 1 || o.min_normlen < 0)
-    throw Error(where + ": BM25 parameters out of range (k1, k2, k3 >= 0; 0 <= b <= 1)");
-  make_stemmer(o.stemmer);  // validates the language name
+  make_stemmer(o.stemmer, where);  // validates the language name
   return o;
 }
 

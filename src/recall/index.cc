@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <xapian.h>
+
 #include "funnel/error.h"
 #include "util/fs.h"
 
@@ -99,8 +101,6 @@ std::shared_ptr<const Index> Index::open(const fs::path& dir) {
   std::ifstream in(dpath, std::ios::binary);
   if (!in) throw Error(dpath.string() + ": missing");
   std::string line;
-  index->ids_.reserve(n);
-  index->titles_.reserve(n);
   while (std::getline(in, line)) {
     auto tab = line.find('\t');
     if (tab == std::string::npos)
@@ -117,6 +117,14 @@ std::shared_ptr<const Index> Index::open(const fs::path& dir) {
     Bm25Options o = bm25_options_from_json(channels["bm25"].value("options", json::object()),
                                            mpath.string() + ": channels.bm25.options");
     index->channels_.push_back(open_bm25_channel(dir / "bm25", o));
+    try {
+      Xapian::Database db((dir / "bm25").string());
+      if (db.get_doccount() != n)
+        throw Error((dir / "bm25").string() + ": " + std::to_string(db.get_doccount()) +
+                    " documents, the manifest says " + std::to_string(n) + " (damaged index)");
+    } catch (const Xapian::Error& e) {
+      throw Error((dir / "bm25").string() + ": " + e.get_msg());
+    }
   }
   if (m.contains("prerank")) {
     const json& p = m["prerank"];

@@ -102,10 +102,12 @@ class Trainer {
       auto t0 = Clock::now();
       double loss = train_epoch(epoch);
       auto [auc, gauc] = evaluate();
-      EpochLog e{epoch, loss, auc, gauc, std::chrono::duration<double>(Clock::now() - t0).count()};
+      auto [click_auc, click_gauc] = evaluate(click_dev_);
+      EpochLog e{epoch, loss, auc, gauc, click_auc, click_gauc, std::chrono::duration<double>(Clock::now() - t0).count()};
       res.epochs.push_back(e);
       log_("fit: epoch " + std::to_string(epoch) + " loss " + fmt("%.4f", loss) + " dev AUC " + fmt("%.4f", auc) +
-           (std::isnan(gauc) ? "" : " GAUC " + fmt("%.4f", gauc)) + " (" + fmt("%.0f", e.seconds) + " s)");
+           (std::isnan(click_auc) ? "" : ", click AUC " + fmt("%.4f", click_auc) + " GAUC " + fmt("%.4f", click_gauc)) +
+           " (" + fmt("%.0f", e.seconds) + " s)");
       if (auc > best) {
         best = auc;
         best_epoch = epoch;
@@ -186,15 +188,14 @@ class Trainer {
         } else if (dev_queries.count(qid)) {
           auto g = group_of.emplace(rid, group_of.size()).first->second;
           for (const auto* im : list)
-            if (auto row = ds_.corpus.find(im->doc_id)) dev_.push_back({qi->second, *row, im->click ? 1.0f : 0.0f, g});
+            if (auto row = ds_.corpus.find(im->doc_id)) click_dev_.push_back({qi->second, *row, im->click ? 1.0f : 0.0f, g});
         }
       }
       // Deterministic order regardless of hash-map iteration.
       auto by_key = [](const DevItem& a, const DevItem& b) {
         return std::tie(a.group, a.doc, a.query) < std::tie(b.group, b.doc, b.query);
       };
-      std::sort(dev_.begin(), dev_.end(), by_key);
-      dev_metric_ = "click AUC on dev impressions";
+      std::sort(click_dev_.begin(), click_dev_.end(), by_key);
     }
     fs::path labels = data_ / "human_labels.tsv";
     if (fs::exists(labels)) {
@@ -218,7 +219,10 @@ class Trainer {
                      positives_.end());
     if (positives_.empty())
       throw Error(data_.string() + ": no training pairs (needs qrels/train.tsv or clicks in impressions.jsonl)");
-    if (dev_.empty()) build_label_dev(dev);
+    // The primary dev metric ranks relevant docs against BM25 look-alikes
+    // (what pre-rank must do); click AUC on dev impressions is reported too
+    // but is a weak signal: clicks follow position, which the model never sees.
+    build_label_dev(dev);
     log_("fit: " + std::to_string(positives_.size()) + " positive pairs, " + std::to_string(click_pairs_.size()) +
          " click pairs, " + std::to_string(label_pairs_.size()) + " human-label pairs, " + std::to_string(dev_.size()) +
          " dev examples");
@@ -228,6 +232,12 @@ class Trainer {
   // Without logs: dev AUC of relevant docs against BM25 look-alikes.
   void build_label_dev(const Qrels& dev) {
     dev_metric_ = "label AUC on dev qrels vs BM25 negatives";
+    if (dev.empty() && !click_dev_.empty()) {
+      dev_ = click_dev_;
+      click_dev_.clear();
+      dev_metric_ = "click AUC on dev impressions";
+      return;
+    }
     if (dev.empty()) {
       // Hold out every 10th positive pair of the training data instead.
       dev_metric_ = "AUC on held-out training pairs vs random docs";
@@ -404,7 +414,10 @@ class Trainer {
     return torch::nn::functional::softplus(sw - sb).mean();
   }
 
-  std::pair<double, double> evaluate() {
+  std::pair<double, double> evaluate() { return evaluate(dev_); }
+
+  std::pair<double, double> evaluate(const std::vector<DevItem>& dev_) {
+    if (dev_.empty()) return {std::nan(""), std::nan("")};
     torch::NoGradGuard no_grad;
     model_->eval();
     const std::size_t n = std::min(dev_.size(), o_.dev_limit);
@@ -432,8 +445,9 @@ class Trainer {
 
   void append_log(const EpochLog& e) {
     std::ofstream out(dir_ / "train_log.jsonl", std::ios::app);
-    out << json{{"epoch", e.epoch}, {"loss", e.loss}, {"dev_auc", e.dev_auc},
-                {"dev_gauc", std::isnan(e.dev_gauc) ? json() : json(e.dev_gauc)}, {"seconds", e.seconds},
+    auto num = [](double x) { return std::isnan(x) ? json() : json(x); };
+    out << json{{"epoch", e.epoch}, {"loss", e.loss}, {"dev_auc", e.dev_auc}, {"dev_gauc", num(e.dev_gauc)},
+                {"click_auc", num(e.click_auc)}, {"click_gauc", num(e.click_gauc)}, {"seconds", e.seconds},
                 {"dev_metric", dev_metric_}}.dump()
         << '\n';
   }
@@ -463,7 +477,7 @@ class Trainer {
   std::vector<Triple> click_pairs_, label_pairs_;
   std::unordered_map<std::uint32_t, std::unordered_set<std::uint32_t>> relevant_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> hard_;
-  std::vector<DevItem> dev_;
+  std::vector<DevItem> dev_, click_dev_;
   std::string dev_metric_;
   std::unique_ptr<RecallChannel> bm25_;
   std::unique_ptr<Tokenizer> tokenizer_;

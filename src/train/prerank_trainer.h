@@ -49,7 +49,8 @@ struct PrerankTrainOptions {
 struct EpochLog {
   int epoch = 0;
   double loss = 0;
-  double dev_auc = 0, dev_gauc = 0;
+  double dev_auc = 0, dev_gauc = 0;     // the primary dev metric (PrerankTrainResult::dev_metric)
+  double click_auc = 0, click_gauc = 0; // on dev impressions, when the data has logs (else NaN)
   double seconds = 0;
 };
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 #include "funnel/error.h"
@@ -55,22 +56,43 @@ void AtomicFile::commit() {
   if (dest_.has_parent_path()) fsync_path(dest_.parent_path());
 }
 
-StagingDir::StagingDir(fs::path dest, bool overwrite) : dest_(std::move(dest)) {
-  if (dest_.empty()) throw Error("output folder: empty path");
+StagingDir::StagingDir(fs::path dest, bool overwrite) {
+  if (dest.empty()) throw Error("output folder: empty path");
+  // "out/" and "out/." name the folder "out": normalise before deriving the
+  // parent and the temporary name.
+  const std::string shown = dest.string();
+  dest_ = fs::absolute(dest).lexically_normal();
+  if (!dest_.has_filename()) dest_ = dest_.parent_path();
   std::error_code ec;
   if (fs::exists(dest_, ec)) {
     if (!fs::is_directory(dest_))
-      throw Error(dest_.string() + ": exists and is not a folder");
-    if (!overwrite && !fs::is_empty(dest_))
-      throw Error(dest_.string() + ": folder exists and is not empty (use --force to replace it)");
+      throw Error(shown + ": exists and is not a folder");
+    if (!fs::is_empty(dest_)) {
+      if (!overwrite)
+        throw Error(shown + ": folder exists and is not empty (use --force to replace it)");
+      // --force replaces only what funnel wrote, never someone's data folder.
+      if (!fs::exists(dest_ / "manifest.json") && !fs::exists(dest_ / "world.json"))
+        throw Error(shown + ": not a funnel output folder (no manifest.json or world.json); refusing to replace it");
+    }
   }
-  fs::path parent = fs::absolute(dest_).parent_path();
+  fs::path parent = dest_.parent_path();
   fs::create_directories(parent, ec);
-  if (ec) throw Error(parent.string() + ": cannot create folder: " + ec.message());
-  tmp_ = fs::absolute(dest_);
+  if (ec) throw Error(shown + ": cannot create parent folder " + parent.string() + ": " + ec.message());
+  tmp_ = dest_;
   tmp_ += temp_suffix();
   fs::create_directory(tmp_, ec);
-  if (ec) throw Error(tmp_.string() + ": cannot create folder: " + ec.message());
+  if (ec) throw Error(shown + ": cannot create folder: " + ec.message());
+}
+
+void check_output_not_input(const fs::path& out, const fs::path& in) {
+  std::error_code ec;
+  fs::path o = fs::weakly_canonical(fs::absolute(out), ec), i = fs::weakly_canonical(fs::absolute(in), ec);
+  auto inside = [](const fs::path& a, const fs::path& b) {  // a inside or equal to b
+    auto [ai, bi] = std::mismatch(a.begin(), a.end(), b.begin(), b.end());
+    return bi == b.end() || (bi->empty() && std::next(bi) == b.end());
+  };
+  if (inside(i, o))
+    throw Error(out.string() + ": the output folder holds the input " + in.string() + "; choose another --out");
 }
 
 StagingDir::~StagingDir() {
@@ -88,7 +110,7 @@ void StagingDir::commit() {
     old = fs::absolute(dest_);
     old += temp_suffix() + ".old";
     fs::rename(dest_, old, ec);
-    if (ec) throw Error(dest_.string() + ": cannot move old folder aside: " + ec.message());
+    if (ec) throw Error(dest_.string() + ": cannot move the old folder aside: " + ec.message());
   }
   fs::rename(tmp_, dest_, ec);
   if (ec) {

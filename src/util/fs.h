@@ -46,6 +46,10 @@ class StagingDir {
   bool done_ = false;
 };
 
+// Throws funnel::Error if `out` is `in` or contains it (an output folder
+// replaced with --force must never take its input with it).
+void check_output_not_input(const std::filesystem::path& out, const std::filesystem::path& in);
+
 // fsyncs a file or folder by path; errors are ignored (best effort).
 void fsync_path(const std::filesystem::path& p);
 

@@ -86,10 +86,16 @@ TEST(World, RefusesNonEmptyOutputWithoutForce) {
   o.impressions = 100;
   World w = make_world(o);
   EXPECT_THROW(write_world(w, tmp.path() / "w", false), Error);
+  // --force replaces only a folder funnel wrote, never someone's files.
+  EXPECT_THROW(write_world(w, tmp.path() / "w", true), Error);
   EXPECT_EQ(test::read_file(tmp.path() / "w" / "keep.txt"), "mine");
-  write_world(w, tmp.path() / "w", true);
-  EXPECT_FALSE(fs::exists(tmp.path() / "w" / "keep.txt"));
-  EXPECT_TRUE(fs::exists(tmp.path() / "w" / "world.json"));
+  write_world(w, tmp.path() / "w2", false);
+  test::write_file(tmp.path() / "w2" / "stale.txt", "old");
+  write_world(w, tmp.path() / "w2/", true);  // a trailing slash names the same folder
+  EXPECT_FALSE(fs::exists(tmp.path() / "w2" / "stale.txt"));
+  EXPECT_TRUE(fs::exists(tmp.path() / "w2" / "world.json"));
+  for (const auto& e : fs::directory_iterator(tmp.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }
 
 TEST(World, PolysemousEntityQueriesHaveRelevantDocsInSeveralTopics) {

@@ -43,23 +43,30 @@ void add_eval(CLI::App& app) {
       if (!known.count(qid))
         throw Error((data / "qrels" / (a->split + ".tsv")).string() + ": query id '" + qid +
                     "' is not in queries.jsonl");
+    // Open every output before the work, commit them together after it: a
+    // bad path fails fast, and an error leaves neither file behind.
+    std::unique_ptr<detail::AtomicFile> run_file, report_file;
+    if (!a->run.empty()) run_file = std::make_unique<detail::AtomicFile>(a->run);
+    if (!a->report.empty()) report_file = std::make_unique<detail::AtomicFile>(a->report);
     Progress progress("eval");
     EvalOptions eo;
     eo.k = a->k;
     eo.progress = std::ref(progress);
     EvalResult r = evaluate(pipeline, queries, qrels, eo);
-    if (r.queries == 0) throw Error(a->split + ": no judged query of the split is in queries.jsonl");
-    if (!a->run.empty()) write_trec_run(a->run, r.run, "funnel");
-    if (!a->report.empty()) {
-      detail::AtomicFile f(a->report);
+    if (r.queries == 0)
+      throw Error((data / "qrels" / (a->split + ".tsv")).string() + ": no query with a relevant doc");
+    if (run_file) write_trec_run(run_file->stream(), r.run, "funnel");
+    if (report_file) {
+      detail::AtomicFile& f = *report_file;
       f.stream() << "# funnel evaluation\n\n"
                  << "- index: `" << a->index << "`\n- data: `" << a->data << "`\n- split: `" << a->split
                  << "`\n- cascade: " << where << "\n- final depth k: " << a->k << "\n\n"
                  << eval_to_markdown(r) << "\n"
                  << "Recall@stage is the mean share of a query's relevant docs still present after the stage; "
                     "nDCG uses gain 2^grade - 1 and a log2(rank + 1) discount.\n";
-      f.commit();
     }
+    if (run_file) run_file->commit();
+    if (report_file) report_file->commit();
     if (a->json) std::printf("%s\n", eval_to_json(r).dump(2).c_str());
     else std::printf("%s", eval_to_table(r).c_str());
   });

@@ -6,6 +6,7 @@
 #include "funnel/error.h"
 #include "funnel/index.h"
 #include "progress.h"
+#include "util/fs.h"
 
 namespace funnel::cli {
 
@@ -28,10 +29,15 @@ void add_index(CLI::App& app) {
   cmd->add_option("--text-weight", a->o.bm25.text_weight, "Text weight (integer)")->capture_default_str();
   cmd->add_option("--tags-weight", a->o.bm25.tags_weight, "Tags weight (integer)")->capture_default_str();
   cmd->add_flag("--force", a->force, "Replace the output folder if it exists");
-  cmd->callback([=] {
+  cmd->callback([cmd, a] {
     IndexOptions o = a->o;
     o.overwrite = a->force;
+    detail::check_output_not_input(a->out, a->data);
     if (!a->config.empty()) {
+      for (const char* flag : {"--k1", "--b", "--stemmer", "--title-weight", "--text-weight", "--tags-weight"})
+        if (cmd->count(flag) > 0)
+          throw Error(std::string(flag) + ": give BM25 options either in --bm25-config or as flags, not both");
+      if (!std::filesystem::is_regular_file(a->config)) throw Error(a->config + ": BM25 config not found (or not a file)");
       std::ifstream in(a->config);
       if (!in) throw Error(a->config + ": cannot open");
       nlohmann::json j;

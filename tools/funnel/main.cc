@@ -3,6 +3,9 @@
 //   funnel index   build an index folder from a corpus
 //   funnel search  run one query through the cascade
 //   funnel eval    evaluate the cascade on judged queries
+//   funnel fit     train a model (the pre-rank two-tower student)
+// Exit status: 0 success, 1 bad input or failed operation (funnel::Error),
+// 2 usage error, 3 internal error.
 #include <cstdio>
 
 #include "commands.h"
@@ -20,7 +23,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; usage errors exit 2.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   } catch (const funnel::Error& e) {
     std::fprintf(stderr, "funnel: error: %s\n", e.what());
     return 1;

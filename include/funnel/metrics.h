@@ -1,10 +1,14 @@
 // Ranking and classification metrics, used by `funnel eval` and the tests.
 //
-// Conventions (the same as trec_eval and BEIR):
+// Conventions:
 //  - A judgment maps a doc id to an integer grade; grade > 0 means relevant.
-//  - nDCG uses gain 2^grade - 1 and discount log2(rank + 1), rank from 1; the
+//  - nDCG uses exponential gain 2^grade - 1 and discount log2(rank + 1), rank
+//    from 1 (Burges et al. 2005; the shared reference figures use it). The
 //    ideal DCG is computed from all judged grades of the query, not only the
-//    retrieved ones. A query with no relevant doc has nDCG 0.
+//    retrieved ones, as trec_eval's ndcg_cut does. trec_eval's default gain
+//    is the grade itself (linear): on binary judgments the two agree, on
+//    graded ones they differ. A query with no relevant doc has nDCG 0.
+//  - MAP, MRR, Recall@k and P@k follow trec_eval.
 //  - Ranked lists are best-first. Duplicate ids in a ranked list are an
 //    invariant violation by the caller (not checked).
 // All functions are pure and thread-safe.

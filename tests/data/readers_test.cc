@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "funnel/data.h"
 #include "funnel/error.h"
@@ -164,6 +165,70 @@ TEST(ReadImpressions, FieldsAndRangeChecks) {
   }
 }
 
+// Queries, qrels and impressions are as strict as the corpus.
+std::string error_of(const std::function<void(const fs::path&)>& read, const std::string& name,
+                     const std::string& content) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / name, content);
+  try {
+    read(tmp.path() / name);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ReadQueries, EveryBadInputNamesLineAndField) {
+  auto read = [](const fs::path& p) { read_queries(p); };
+  const std::string ok = "{\"_id\": \"q1\", \"text\": \"peppa\"}\n";
+  EXPECT_NE(error_of(read, "queries.jsonl", ok + "{\"text\": \"x\"}\n").find("queries.jsonl:2: missing id"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "queries.jsonl", ok + ok).find("queries.jsonl:2: field 'id': duplicate query id 'q1'"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "queries.jsonl", ok + "{\"id\": \"q2\", \"text\": \"\xc3\"}\n")
+                .find("queries.jsonl:2: invalid UTF-8"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "queries.jsonl", "{\"id\": \"q2\", \"text\": 5}\n")
+                .find("queries.jsonl:1: field 'text': expected a string, got integer"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "queries.jsonl", "{\"id\": \"q2\", \"text\": \"  \"}\n").find("field 'text': empty query"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "queries.jsonl", "{\"id\": \"q 2\", \"text\": \"x\"}\n").find("field 'id': id contains"),
+            std::string::npos);
+  EXPECT_EQ(error_of(read, "queries.jsonl", "{\"id\": 18446744073709551615, \"text\": \"x\"}\n{\"id\": -1, \"text\": \"y\"}\n"),
+            "")
+      << "distinct integer ids must stay distinct";
+}
+
+TEST(ReadQrels, NonUtf8AndConflicts) {
+  auto read = [](const fs::path& p) { read_qrels(p); };
+  EXPECT_NE(error_of(read, "q.tsv", "query-id\tcorpus-id\tscore\nq\xff\td\t1\n").find("q.tsv:2: invalid UTF-8"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "q.tsv", "q\td\t1\nq\td\t2\n").find("q.tsv:2: conflicting grades"), std::string::npos);
+  EXPECT_NE(error_of(read, "q.tsv", "q\t\t1\n").find("q.tsv:1: column 'corpus-id': empty"), std::string::npos);
+}
+
+TEST(ReadImpressions, EveryBadInputNamesLineAndField) {
+  auto read = [](const fs::path& p) { read_impressions(p); };
+  const std::string good =
+      R"({"request_id":"r1","query_id":"q1","user_id":"u1","doc_id":"d1","position":0,"click":0,"watch":0,"finish":0,"like":0,"share":0,"follow":0})";
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return good + "\n" + s + "\n";
+  };
+  EXPECT_NE(error_of(read, "i.jsonl", with("\"position\":0", "\"position\":\"top\"")).find("i.jsonl:2: field 'position': expected an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "i.jsonl", with("\"position\":0", "\"position\":-3")).find("i.jsonl:2: field 'position'"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "i.jsonl", with("\"like\":0,", "")).find("i.jsonl:2: field 'like': missing"), std::string::npos);
+  EXPECT_NE(error_of(read, "i.jsonl", with("\"doc_id\":\"d1\"", "\"doc_id\":\"d\xe2\x82\"")).find("i.jsonl:2: invalid UTF-8"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "i.jsonl", with("\"watch\":0", "\"watch\":true")).find("i.jsonl:2: field 'watch': expected a number"),
+            std::string::npos);
+  EXPECT_NE(error_of(read, "i.jsonl", good + "\n{not json}\n").find("i.jsonl:2: malformed JSON"), std::string::npos);
+}
+
 // The CLI turns each bad corpus into a nonzero exit and an error naming the
 // place, and leaves no index folder (nor a temporary one) behind.
 TEST(IndexCli, BadCorpusLeavesNothingBehind) {
@@ -188,6 +253,47 @@ TEST(IndexCli, BadCorpusLeavesNothingBehind) {
     // No temporary folder either.
     if (fs::exists(tmp.path() / "out")) EXPECT_TRUE(fs::is_empty(tmp.path() / "out")) << expected;
   }
+}
+
+TEST(IndexCli, RefusesToOverwriteItsInputAndAcceptsTrailingSlash) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "data" / "corpus.jsonl", std::string(kGood1) + "\n");
+  test::write_file(tmp.path() / "data" / "world.json", "{}");
+  auto r = test::run_cli("index --data " + (tmp.path() / "data").string() + " --out " + (tmp.path() / "data").string() +
+                         " --force");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("holds the input"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(tmp.path() / "data" / "corpus.jsonl"));
+  r = test::run_cli("index --data " + (tmp.path() / "data").string() + " --out " + (tmp.path() / "idx").string() + "/");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(tmp.path() / "idx" / "manifest.json"));
+  r = test::run_cli("index --data " + (tmp.path() / "data").string() + " --out " + (tmp.path() / "i2").string() +
+                    " --b nan");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(fs::exists(tmp.path() / "i2"));
+  r = test::run_cli("search --index " + (tmp.path() / "idx").string() + " --config " + tmp.path().string() + " peppa");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("not a file"), std::string::npos) << r.output;
+  r = test::run_cli("search --index " + (tmp.path() / "idx").string() + " \"$(printf 'pep\\377pa')\"");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("invalid UTF-8"), std::string::npos) << r.output;
+  EXPECT_EQ(test::run_cli("search --index " + (tmp.path() / "idx").string() + " --k 0 peppa").exit_code, 2);
+}
+
+TEST(EvalCli, FailedReportLeavesNoRunFile) {
+  test::TempDir tmp;
+  test::write_file(tmp.path() / "data" / "corpus.jsonl", std::string(kGood1) + "\n" + kGood2 + "\n");
+  test::write_file(tmp.path() / "data" / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \"peppa\"}\n");
+  test::write_file(tmp.path() / "data" / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\ta\t1\n");
+  std::string data = (tmp.path() / "data").string(), idx = (tmp.path() / "idx").string();
+  ASSERT_EQ(test::run_cli("index --data " + data + " --out " + idx).exit_code, 0);
+  auto r = test::run_cli("eval --index " + idx + " --data " + data + " --run " + (tmp.path() / "run.trec").string() +
+                         " --report " + (tmp.path() / "nowhere" / "r.md").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_FALSE(fs::exists(tmp.path() / "run.trec"));
+  r = test::run_cli("eval --index " + idx + " --data " + data + " --run " + (tmp.path() / "run.trec").string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(test::read_file(tmp.path() / "run.trec").find("q1 Q0 a 1 "), std::string::npos);
 }
 
 TEST(EvalCli, BadRunPathAndUnknownSplit) {

@@ -113,7 +113,10 @@ void check_collection(const std::string& name, const Figures& reference) {
   EXPECT_NEAR(same.ndcg10, stock.ndcg10, 1e-12);
   EXPECT_NEAR(same.map, stock.map, 1e-12);
   EXPECT_NEAR(same.recall1000, stock.recall1000, 1e-12);
-  // The default (plain words) pipeline matches the reference figures.
+  // The default pipeline (plain words, no query syntax) gives the stock
+  // run's nDCG@10 too: MED and CISI queries hold no syntax that matters there.
+  EXPECT_NEAR(ours.ndcg10, stock.ndcg10, 1e-9);
+  // And it matches the reference figures.
   EXPECT_NEAR(ours.ndcg10, reference.ndcg10, 0.01);
   EXPECT_NEAR(ours.map, reference.map, 0.01);
   EXPECT_NEAR(ours.recall100, reference.recall100, 0.01);

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "funnel/error.h"
 #include "funnel/index.h"
+#include "model/prerank_stage.h"
 #include "progress.h"
 #include "util/fs.h"
 
@@ -13,9 +14,9 @@ namespace funnel::cli {
 void add_index(CLI::App& app) {
   auto* cmd = app.add_subcommand("index", "Build an index folder (BM25 recall) from a corpus");
   struct Args {
-    std::string data, out, config;
+    std::string data, out, config, models, precision = "fp32";
     IndexOptions o;
-    bool force = false;
+    bool force = false, refresh = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--data", a->data, "Data folder holding corpus.jsonl (BEIR layout)")->required();
@@ -29,6 +30,11 @@ void add_index(CLI::App& app) {
   cmd->add_option("--text-weight", a->o.bm25.text_weight, "Text weight (integer)")->capture_default_str();
   cmd->add_option("--tags-weight", a->o.bm25.tags_weight, "Tags weight (integer)")->capture_default_str();
   cmd->add_flag("--force", a->force, "Replace the output folder if it exists");
+  cmd->add_option("--models", a->models, "Models folder from `funnel fit`: also store the pre-rank doc embeddings");
+  cmd->add_option("--precision", a->precision, "Embedding precision")
+      ->capture_default_str()->check(CLI::IsMember({"fp32", "fp16", "int8"}));
+  cmd->add_flag("--refresh", a->refresh,
+                "Re-encode the docs of the existing index --out with --models into embeddings version N+1");
   cmd->callback([cmd, a] {
     IndexOptions o = a->o;
     o.overwrite = a->force;
@@ -50,6 +56,18 @@ void add_index(CLI::App& app) {
     } else {
       // Validate the flag values the same way a config file is validated.
       o.bm25 = bm25_options_from_json(bm25_options_to_json(o.bm25), "command line");
+    }
+    std::unique_ptr<DocEncoder> encoder;
+    if (!a->models.empty()) encoder = model::make_doc_encoder(a->models);
+    o.encoder = encoder.get();
+    o.precision = parse_precision(a->precision, "--precision");
+    if (a->refresh) {
+      if (!encoder) throw Error("--refresh: needs --models");
+      Corpus corpus = read_corpus(std::filesystem::path(a->data) / "corpus.jsonl");
+      Progress progress("encode");
+      auto v = refresh_embeddings(a->out, corpus, *encoder, o.precision, std::ref(progress));
+      std::printf("published embeddings version %llu of %s\n", static_cast<unsigned long long>(v), a->out.c_str());
+      return;
     }
     auto t0 = std::chrono::steady_clock::now();
     std::filesystem::path corpus_path = std::filesystem::path(a->data) / "corpus.jsonl";

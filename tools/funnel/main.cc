@@ -10,8 +10,10 @@
 
 #include "commands.h"
 #include "funnel/error.h"
+#include "model/prerank_stage.h"
 
 int main(int argc, char** argv) {
+  funnel::model::register_model_stages();
   CLI::App app{"funnel: a multi-stage ranking engine for search and recommendation"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "funnel 0.1.0");

@@ -1,0 +1,100 @@
+#include "model/prerank_stage.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "funnel/error.h"
+#include "funnel/pipeline.h"
+#include "funnel/prerank_scorer.h"
+#include "model/prerank_model.h"
+#include "pipeline/config_util.h"
+
+namespace funnel::model {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+class ModelDocEncoder final : public DocEncoder {
+ public:
+  explicit ModelDocEncoder(const fs::path& dir) : dir_(dir), model_(PrerankModel::load(dir)) {}
+  std::string model_id() const override { return model_->model_id(); }
+  std::string models_dir() const override { return dir_.string(); }
+  std::uint32_t heads() const override { return static_cast<std::uint32_t>(model_->config().nd); }
+  std::uint32_t dim() const override { return static_cast<std::uint32_t>(model_->config().head_dim); }
+  std::vector<float> encode(const Corpus& corpus, const ProgressFn& progress) const override {
+    return model_->encode_docs(corpus, progress);
+  }
+
+ private:
+  fs::path dir_;
+  std::unique_ptr<PrerankModel> model_;
+};
+
+class PrerankStage final : public Stage {
+ public:
+  PrerankStage(const json& cfg, const Index& index, const std::string& where) {
+    detail::check_keys(cfg, {"name", "type", "keep", "models"}, where);
+    keep_ = detail::get_size(cfg, "keep", where, 200);
+    if (keep_ == 0) throw Error(where + ": field 'keep': expected an integer >= 1");
+    if (!index.embeddings())
+      throw Error(where + ": the index has no embeddings (build it with `funnel index --models MODELS`)");
+    fs::path models = cfg.contains("models") ? fs::path(detail::get_string(cfg, "models", where))
+                                             : fs::path(index.models_dir());
+    model_ = PrerankModel::load(models);
+    const auto& store = *index.embeddings();
+    if (store.spec().model_id != model_->model_id())
+      throw Error(where + ": the index embeddings were encoded by model " + store.spec().model_id + ", but " +
+                  models.string() + " holds " + model_->model_id() + " (run `funnel index --refresh`)");
+    const auto& c = model_->config();
+    if (c.matcher == "esim")
+      throw Error(where + ": serving the esim matcher is not implemented yet (train with dot or soft_attention)");
+    ScorerOptions so;
+    so.matcher = c.matcher == "dot" ? Matcher::kDot : Matcher::kSoftAttention;
+    so.beta = static_cast<float>(c.beta);
+    scorer_ = std::make_unique<PrerankScorer>(index.embeddings(), so);
+  }
+
+  void run(const StageContext& ctx, std::vector<Candidate>& cands) const override {
+    detail::check_keys(ctx.overrides, {"keep"}, "request: overrides.prerank");
+    std::size_t keep = detail::get_size(ctx.overrides, "keep", "request: overrides.prerank", keep_);
+    if (keep == 0) throw Error("request: overrides.prerank: field 'keep': expected an integer >= 1");
+    if (cands.empty()) return;
+    std::vector<float> q;
+    {
+      std::lock_guard lock(mu_);  // one query-tower pass per request
+      q = model_->encode_queries({ctx.request.query});
+    }
+    std::vector<std::uint32_t> rows(cands.size());
+    for (std::size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].row;
+    std::vector<float> scores(cands.size());
+    scorer_->score(q, static_cast<std::uint32_t>(model_->config().nq), rows, scores);
+    for (std::size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
+    std::size_t n = std::min(keep, cands.size());
+    std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(n), cands.end(),
+                      [](const Candidate& a, const Candidate& b) {
+                        return a.score > b.score || (a.score == b.score && a.row < b.row);
+                      });
+    cands.resize(n);
+  }
+
+ private:
+  std::size_t keep_;
+  std::unique_ptr<PrerankModel> model_;
+  std::unique_ptr<PrerankScorer> scorer_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace
+
+void register_model_stages() {
+  register_stage_type("prerank", [](const json& c, const Index& i, const std::string& w) -> std::unique_ptr<Stage> {
+    return std::make_unique<PrerankStage>(c, i, w);
+  });
+}
+
+std::unique_ptr<DocEncoder> make_doc_encoder(const fs::path& models_dir) {
+  return std::make_unique<ModelDocEncoder>(models_dir);
+}
+
+}  // namespace funnel::model

@@ -314,7 +314,11 @@ class Trainer {
     if (!(o_.resume && fs::exists(dir_ / "tokenizer.model"))) {
       std::vector<std::string> text;
       for (const auto& d : ds_.corpus.docs) text.push_back(doc_text(d));
-      for (const auto& p : positives_) text.push_back(ds_.queries[p.query].text);
+      std::unordered_set<std::uint32_t> train_queries;
+      for (const auto& p : positives_) train_queries.insert(p.query);
+      std::vector<std::uint32_t> qs(train_queries.begin(), train_queries.end());
+      std::sort(qs.begin(), qs.end());  // a fixed order keeps the tokenizer deterministic
+      for (auto q : qs) text.push_back(ds_.queries[q].text);
       log_("fit: training the tokenizer (vocab " + std::to_string(c.encoder.vocab_size) + ")");
       Tokenizer::train(text, tok_prefix, c.encoder.vocab_size, o_.seed);
     }

@@ -55,8 +55,20 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
   if (nq * nd > 64 * 64) throw Error("prerank scorer: at most 4096 head pairs");
   const float* q = query.data();
 
+  for (std::uint32_t r : rows)
+    if (r >= n_rows) throw Error("prerank scorer: row " + std::to_string(r) + " out of range");
+  // Candidates are scattered over the store: fetch rows a few candidates
+  // ahead so that memory latency overlaps with the arithmetic.
+  constexpr std::size_t kAhead = 8;
+  const std::size_t row_bytes = store_->row_bytes();
+  auto prefetch = [&](std::size_t c) {
+    const auto* p = store_->raw_row(rows[c]);
+    for (std::size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off);
+  };
+  for (std::size_t c = 0; c < std::min(kAhead, rows.size()); ++c) prefetch(c);
+
   for (std::size_t c = 0; c < rows.size(); ++c) {
-    if (rows[c] >= n_rows) throw Error("prerank scorer: row " + std::to_string(rows[c]) + " out of range");
+    if (c + kAhead < rows.size()) prefetch(c + kAhead);
     const std::uint8_t* row = store_->raw_row(rows[c]);
     // M_ij for every query head i and doc head j.
     std::size_t m = 0;

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   funnel::cli::add_search(app);
   funnel::cli::add_eval(app);
   funnel::cli::add_fit(app);
+  funnel::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,10 @@ struct TorchScorerBaseline::Impl {
 TorchScorerBaseline::TorchScorerBaseline(std::span<const float> rows, std::size_t n, std::uint32_t heads,
                                          std::uint32_t dim)
     : impl_(new Impl) {
+  // One thread, like the serving kernels: a fair per-core comparison, and
+  // idle OpenMP workers would otherwise spin and steal the other core from
+  // the kernel being timed.
+  torch::set_num_threads(1);
   impl_->docs = torch::from_blob(const_cast<float*>(rows.data()),
                                  {static_cast<std::int64_t>(n), heads, dim}, torch::kFloat)
                     .clone();

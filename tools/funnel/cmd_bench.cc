@@ -54,7 +54,7 @@ void add_bench(CLI::App& app) {
     std::size_t rows = 1000000, candidates = 10000, requests = 50;
     std::uint32_t dim = 64;
     std::string dir = "var/bench";
-    bool json = false;
+    bool json = false, resident = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--rows", a->rows, "Rows in the store")->capture_default_str()->check(CLI::Range(1000, 100000000));
@@ -63,6 +63,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--dim", a->dim, "Head dimension")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--dir", a->dir, "Scratch folder for the stores")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the rows as a JSON list");
+  cmd->add_flag("--resident", a->resident, "Copy the store into huge-page memory instead of scoring from the file mapping");
   cmd->callback([a] {
     if (a->candidates > a->rows) throw Error("--candidates: at most --rows");
     const double bw = measure_read_bandwidth(std::size_t{1} << 30);
@@ -85,7 +86,7 @@ void add_bench(CLI::App& app) {
         std::error_code ec;
         fs::remove_all(dir, ec);
         publish_store_version(dir, {"bench", p, s.nd, a->dim}, vecs, a->rows);
-        auto store = EmbeddingStore::open(dir, 0, false);
+        auto store = EmbeddingStore::open(dir, 0, false, a->resident);
         PrerankScorer scorer(store, {std::string(s.matcher) == "dot" ? Matcher::kDot : Matcher::kSoftAttention, 5.0f, false});
         std::vector<std::uint32_t> cand(a->candidates);
         std::vector<float> out(a->candidates);

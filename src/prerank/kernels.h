@@ -14,6 +14,14 @@ struct DotKernels {
   float (*f16)(const float* q, const std::uint16_t* d, std::size_t dim);
   // int8 values; the caller multiplies by the row's scale.
   float (*i8)(const float* q, const std::int8_t* d, std::size_t dim);
+  // All nq x nd inner products of one candidate: q is nq x dim, d is nd x dim
+  // stored values; out[i * nd + j] = <q_i, d_j> (int8: before the scale).
+  // Each doc head is loaded and converted once for all query heads.
+  void (*cells_f32)(const float* q, std::size_t nq, const float* d, std::size_t nd, std::size_t dim, float* out);
+  void (*cells_f16)(const float* q, std::size_t nq, const std::uint16_t* d, std::size_t nd, std::size_t dim,
+                    float* out);
+  void (*cells_i8)(const float* q, std::size_t nq, const std::int8_t* d, std::size_t nd, std::size_t dim,
+                   float* out);
   const char* name;
 };
 

@@ -33,10 +33,17 @@ float dot_i8(const float* q, const std::int8_t* d, std::size_t dim) {
   return acc;
 }
 
+template <class T, float (*Dot)(const float*, const T*, std::size_t)>
+void cells(const float* q, std::size_t nq, const T* d, std::size_t nd, std::size_t dim, float* out) {
+  for (std::size_t i = 0; i < nq; ++i)
+    for (std::size_t j = 0; j < nd; ++j) out[i * nd + j] = Dot(q + i * dim, d + j * dim, dim);
+}
+
 }  // namespace
 
 const DotKernels& generic_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_i8, "generic"};
+  static const DotKernels k{dot_f32, dot_f16, dot_i8, cells<float, dot_f32>, cells<std::uint16_t, dot_f16>,
+                            cells<std::int8_t, dot_i8>, "generic"};
   return k;
 }
 

@@ -71,26 +71,19 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
     if (c + kAhead < rows.size()) prefetch(c + kAhead);
     const std::uint8_t* row = store_->raw_row(rows[c]);
     // M_ij for every query head i and doc head j.
-    std::size_t m = 0;
+    const std::size_t m = nq * nd;
     switch (prec) {
-      case Precision::kFp32: {
-        const auto* d = reinterpret_cast<const float*>(row);
-        for (std::size_t i = 0; i < nq; ++i)
-          for (std::size_t j = 0; j < nd; ++j) cells[m++] = k.f32(q + i * dim, d + j * dim, dim);
+      case Precision::kFp32:
+        k.cells_f32(q, nq, reinterpret_cast<const float*>(row), nd, dim, cells);
         break;
-      }
-      case Precision::kFp16: {
-        const auto* d = reinterpret_cast<const std::uint16_t*>(row);
-        for (std::size_t i = 0; i < nq; ++i)
-          for (std::size_t j = 0; j < nd; ++j) cells[m++] = k.f16(q + i * dim, d + j * dim, dim);
+      case Precision::kFp16:
+        k.cells_f16(q, nq, reinterpret_cast<const std::uint16_t*>(row), nd, dim, cells);
         break;
-      }
       case Precision::kInt8: {
         float scale;
         std::memcpy(&scale, row, 4);
-        const auto* d = reinterpret_cast<const std::int8_t*>(row + 4);
-        for (std::size_t i = 0; i < nq; ++i)
-          for (std::size_t j = 0; j < nd; ++j) cells[m++] = scale * k.i8(q + i * dim, d + j * dim, dim);
+        k.cells_i8(q, nq, reinterpret_cast<const std::int8_t*>(row + 4), nd, dim, cells);
+        for (std::size_t i = 0; i < m; ++i) cells[i] *= scale;
         break;
       }
     }

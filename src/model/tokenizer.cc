@@ -69,10 +69,13 @@ void Tokenizer::train(const std::vector<std::string>& sentences, const fs::path&
   // All sentences are used in file order (no sampling), so training is
   // deterministic; `seed` is kept for an API that may sample.
   (void)seed;
+  // nmt_nfkc_cf: NFKC plus case folding, so "Captain Rocket" in a title and
+  // "captain rocket" in a query become the same pieces (BM25 folds case too).
   // ids: 0 <unk> doubles as padding, 1 <s> as [CLS], 2 </s> as [SEP].
   std::string args = "--input=" + input.string() + " --model_prefix=" + prefix.string() +
                      " --vocab_size=" + std::to_string(vocab_size) +
                      " --model_type=unigram --character_coverage=1.0 --hard_vocab_limit=false"
+                     " --normalization_rule_name=nmt_nfkc_cf"
                      " --minloglevel=2 --num_threads=1 --input_sentence_size=0 --shuffle_input_sentence=false"
                      " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1";
   char err[512] = {0};

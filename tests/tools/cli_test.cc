@@ -90,6 +90,19 @@ TEST_F(CliTest, EvalJsonKeysRunFileAndReport) {
   EXPECT_NE(test::read_file(report).find("| stage | candidates | Recall@stage"), std::string::npos);
 }
 
+TEST_F(CliTest, ShippedConfigsAreValid) {
+  auto r = test::run_cli("eval --index " + index() + " --data " + world() + " --k 100 --json --config " +
+                             std::string(FUNNEL_SOURCE_DIR) + "/configs/bm25-100.json",
+                         false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json::parse(r.output)["stages"][1]["name"], "truncate");
+  // The pre-rank config parses, and asks for embeddings this index lacks.
+  r = test::run_cli("eval --index " + index() + " --data " + world() + " --config " + std::string(FUNNEL_SOURCE_DIR) +
+                    "/configs/prerank-100.json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("stages[1]: the index has no embeddings"), std::string::npos) << r.output;
+}
+
 TEST_F(CliTest, HelpAndUsageErrors) {
   for (const char* sub : {"gen", "index", "search", "eval"}) {
     auto r = test::run_cli(std::string(sub) + " --help");

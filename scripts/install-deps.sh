@@ -14,6 +14,7 @@ packages=(
   libxxhash-dev        # checksums of the embedding store (XXH3, ~10 GB/s)
   libtorch-dev         # model training and query encoding (src/model, src/train only)
   libsentencepiece-dev # subword tokenizer trained on the corpus
+  libfaiss-dev         # ANN recall over the doc embeddings (HNSW, IVF)
 )
 
 missing=()

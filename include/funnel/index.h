@@ -5,6 +5,7 @@
 //   INDEX/bm25/           the Xapian BM25 database
 //   INDEX/embeddings/     doc head vectors of the pre-rank model (optional),
 //                         a versioned store (funnel/embedding_store.h)
+//   INDEX/ann.faiss       FAISS index over those vectors (with embeddings)
 // The folder is built under a temporary name and renamed into place.
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funnel/data.h"
+#include "funnel/ann.h"
 #include "funnel/embedding_store.h"
 #include "funnel/recall.h"
 
@@ -42,6 +44,7 @@ struct IndexOptions {
   bool overwrite = false;                 // replace an existing non-empty folder
   const DocEncoder* encoder = nullptr;    // also build INDEX/embeddings when set
   Precision precision = Precision::kFp32; // of the embeddings
+  AnnOptions ann;                         // ANN index over the embeddings (INDEX/ann.faiss)
 };
 
 // Builds the index of `corpus` into `out`. Throws funnel::Error; on error

@@ -43,7 +43,7 @@ struct StageMark {
 struct Candidate {
   std::uint32_t row = 0;        // corpus row
   double score = 0;             // score given by the last stage that scored it
-  std::uint32_t channels = 0;   // bit i set: found by Index::channel_names()[i]
+  std::uint32_t channels = 0;   // bit i set: found by the channel channel_name_of_bit(i)
   std::vector<StageMark> marks; // one per stage passed, in order
 };
 
@@ -95,6 +95,16 @@ using StageFactory = std::function<std::unique_ptr<Stage>(
 // Registers a stage type; later registrations of the same name replace it.
 void register_stage_type(const std::string& type, StageFactory factory);
 std::vector<std::string> stage_types();
+
+// Recall channels that are not part of the index files but built from them
+// at pipeline construction (e.g. "ann", which needs the query tower), chosen
+// by the `type` of a recall stage's channel entry.
+using ChannelFactory = std::function<std::unique_ptr<RecallChannel>(
+    const Index& index, const nlohmann::json& config, const std::string& where)>;
+void register_channel_type(const std::string& type, ChannelFactory factory);
+// A process-wide bit per channel name for Candidate::channels (at most 32).
+std::uint32_t channel_bit(const std::string& name);
+std::string channel_name_of_bit(std::uint32_t bit);
 
 // The built-in cascade for an index: BM25 recall of `recall_k` docs, then
 // truncation to `keep`.

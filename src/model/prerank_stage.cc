@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "funnel/ann.h"
 #include "funnel/error.h"
 #include "funnel/pipeline.h"
 #include "funnel/prerank_scorer.h"
@@ -85,9 +86,41 @@ class PrerankStage final : public Stage {
   mutable std::mutex mu_;
 };
 
+// The query tower as a QueryEncoder for the ANN channel.
+class ModelQueryEncoder final : public QueryEncoder {
+ public:
+  explicit ModelQueryEncoder(std::unique_ptr<PrerankModel> m) : model_(std::move(m)) {}
+  std::uint32_t heads() const override { return static_cast<std::uint32_t>(model_->config().nq); }
+  std::uint32_t dim() const override { return static_cast<std::uint32_t>(model_->config().head_dim); }
+  std::vector<float> encode(std::string_view query) const override {
+    std::lock_guard lock(mu_);
+    return model_->encode_queries({std::string(query)});
+  }
+
+ private:
+  std::unique_ptr<PrerankModel> model_;
+  mutable std::mutex mu_;
+};
+
+std::unique_ptr<RecallChannel> make_ann_channel(const Index& index, const json& cfg, const std::string& where) {
+  detail::check_keys(cfg, {"type", "quota", "ef_search", "nprobe"}, where);
+  if (!index.embeddings() || !fs::exists(index.dir() / "ann.faiss"))
+    throw Error(where + ": the index has no ANN index (build it with `funnel index --models MODELS`)");
+  auto model = PrerankModel::load(index.models_dir());
+  if (model->model_id() != index.embeddings()->spec().model_id)
+    throw Error(where + ": the index embeddings were encoded by model " + index.embeddings()->spec().model_id +
+                ", but " + index.models_dir() + " holds " + model->model_id() + " (run `funnel index --refresh`)");
+  AnnOptions o;
+  o.ef_search = static_cast<int>(detail::get_size(cfg, "ef_search", where, static_cast<std::size_t>(o.ef_search)));
+  o.ivf_nprobe = static_cast<int>(detail::get_size(cfg, "nprobe", where, static_cast<std::size_t>(o.ivf_nprobe)));
+  return open_ann_channel(index.dir() / "ann.faiss", std::make_shared<ModelQueryEncoder>(std::move(model)),
+                          index.embeddings()->spec().heads, o);
+}
+
 }  // namespace
 
 void register_model_stages() {
+  register_channel_type("ann", make_ann_channel);
   register_stage_type("prerank", [](const json& c, const Index& i, const std::string& w) -> std::unique_ptr<Stage> {
     return std::make_unique<PrerankStage>(c, i, w);
   });

@@ -24,3 +24,12 @@ std::size_t get_size(const nlohmann::json& obj, const std::string& key, const st
 void add_builtin_stages(std::map<std::string, StageFactory>& registry);
 
 }  // namespace funnel::detail
+
+namespace funnel {
+// The factory registered for a channel type, or an empty function.
+ChannelFactory detail_find_channel_factory(const std::string& type);
+}  // namespace funnel
+
+namespace funnel::detail {
+
+}  // namespace funnel::detail

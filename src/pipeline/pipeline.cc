@@ -36,6 +36,43 @@ void register_stage_type(const std::string& type, StageFactory factory) {
   registry()[type] = std::move(factory);
 }
 
+namespace {
+std::map<std::string, ChannelFactory>& channel_registry() {
+  static std::map<std::string, ChannelFactory> r;
+  return r;
+}
+std::vector<std::string>& channel_bits() {
+  static std::vector<std::string> names;
+  return names;
+}
+}  // namespace
+
+void register_channel_type(const std::string& type, ChannelFactory factory) {
+  std::lock_guard lock(registry_mutex());
+  channel_registry()[type] = std::move(factory);
+}
+
+ChannelFactory detail_find_channel_factory(const std::string& type) {
+  std::lock_guard lock(registry_mutex());
+  auto it = channel_registry().find(type);
+  return it == channel_registry().end() ? ChannelFactory() : it->second;
+}
+
+std::uint32_t channel_bit(const std::string& name) {
+  std::lock_guard lock(registry_mutex());
+  auto& names = channel_bits();
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it != names.end()) return static_cast<std::uint32_t>(it - names.begin());
+  if (names.size() >= 32) throw Error("at most 32 distinct recall channel names");
+  names.push_back(name);
+  return static_cast<std::uint32_t>(names.size() - 1);
+}
+
+std::string channel_name_of_bit(std::uint32_t bit) {
+  std::lock_guard lock(registry_mutex());
+  return bit < channel_bits().size() ? channel_bits()[bit] : "?";
+}
+
 std::vector<std::string> stage_types() {
   std::lock_guard lock(registry_mutex());
   std::vector<std::string> out;
@@ -149,7 +186,6 @@ Response Pipeline::run(const Request& request) const {
   }
   resp.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_all).count();
 
-  auto names = index_->channel_names();
   std::size_t n = std::min(request.k, cands.size());
   resp.items.reserve(n);
   for (std::size_t r = 0; r < n; ++r) {
@@ -159,8 +195,8 @@ Response Pipeline::run(const Request& request) const {
     item.doc_id = index_->doc_id(c.row);
     item.title = index_->title(c.row);
     item.score = c.score;
-    for (std::size_t b = 0; b < names.size(); ++b)
-      if (c.channels & (1u << b)) item.channels.push_back(names[b]);
+    for (std::uint32_t b = 0; b < 32; ++b)
+      if (c.channels & (1u << b)) item.channels.push_back(channel_name_of_bit(b));
     item.marks = std::move(c.marks);
     resp.items.push_back(std::move(item));
   }

@@ -28,15 +28,20 @@ class RecallStage final : public Stage {
     for (std::size_t i = 0; i < cfg["channels"].size(); ++i) {
       const json& c = cfg["channels"][i];
       std::string cw = where + ": channels[" + std::to_string(i) + "]";
-      detail::check_keys(c, {"type", "quota"}, cw);
+      if (!c.is_object()) throw Error(cw + ": expected an object");
       std::string type = detail::get_string(c, "type", cw);
       const RecallChannel* ch = index.channel(type);
-      if (!ch) {
+      if (ch) {
+        detail::check_keys(c, {"type", "quota"}, cw);
+      } else if (auto factory = detail_find_channel_factory(type)) {
+        owned_.push_back(factory(index, c, cw));
+        ch = owned_.back().get();
+      } else {
         std::string have;
         for (auto& n : names) have += (have.empty() ? "" : ", ") + n;
         throw Error(cw + ": field 'type': no recall channel '" + type + "' in this index (has: " + have + ")");
       }
-      auto bit = static_cast<std::uint32_t>(std::find(names.begin(), names.end(), type) - names.begin());
+      auto bit = channel_bit(type);
       std::size_t quota = detail::get_size(c, "quota", cw, 1000);
       if (quota == 0) throw Error(cw + ": field 'quota': expected an integer >= 1");
       channels_.push_back({ch, quota, bit});
@@ -90,6 +95,7 @@ class RecallStage final : public Stage {
     std::uint32_t bit;
   };
   std::vector<Source> channels_;
+  std::vector<std::unique_ptr<RecallChannel>> owned_;  // channels built from the index by a factory
   std::size_t keep_ = 0;  // 0: keep everything the channels return
 };
 

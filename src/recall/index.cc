@@ -39,6 +39,8 @@ void build_index(const Corpus& corpus, const fs::path& out, const IndexOptions& 
     publish_store_version(stage.path() / "embeddings", {enc.model_id(), options.precision, enc.heads(), enc.dim()},
                           vecs, corpus.docs.size());
     manifest["prerank"] = {{"store", "embeddings"}, {"models", fs::absolute(enc.models_dir()).string()}};
+    build_ann_index(*EmbeddingStore::open(stage.path() / "embeddings"), stage.path() / "ann.faiss", options.ann);
+    manifest["ann"] = {{"file", "ann.faiss"}, {"type", options.ann.type}};
   }
   {
     detail::AtomicFile f(stage.path() / "manifest.json");
@@ -63,9 +65,15 @@ std::uint64_t refresh_embeddings(const fs::path& index_dir, const Corpus& corpus
   std::uint64_t v = publish_store_version(index_dir / "embeddings", {encoder.model_id(), precision, encoder.heads(),
                                                                      encoder.dim()},
                                           vecs, corpus.docs.size());
-  // Record the models folder, atomically, for indexes built without one.
+  // The ANN index follows the new vectors (a reader that opened the old
+  // one keeps its copy in memory).
+  AnnOptions ann;
   json m = index->manifest();
+  if (m.contains("ann") && m["ann"].contains("type")) ann.type = m["ann"]["type"].get<std::string>();
+  build_ann_index(*EmbeddingStore::open(index_dir / "embeddings", v), index_dir / "ann.faiss", ann);
+  // Record the models folder, atomically, for indexes built without one.
   m["prerank"] = {{"store", "embeddings"}, {"models", fs::absolute(encoder.models_dir()).string()}};
+  m["ann"] = {{"file", "ann.faiss"}, {"type", ann.type}};
   detail::AtomicFile f(index_dir / "manifest.json");
   f.stream() << m.dump(2) << '\n';
   f.commit();

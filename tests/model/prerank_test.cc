@@ -9,7 +9,11 @@
 #include "funnel/error.h"
 #include "funnel/prerank_scorer.h"
 #include "funnel/world.h"
+#include "funnel/ann.h"
+#include "funnel/index.h"
+#include "funnel/pipeline.h"
 #include "model/prerank_model.h"
+#include "model/prerank_stage.h"
 #include "test_util.h"
 #include "train/prerank_trainer.h"
 
@@ -127,6 +131,69 @@ TEST_P(ScorerVsLibtorch, StoreScoresEqualTheModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Matchers, ScorerVsLibtorch, ::testing::Values("dot", "soft_attention"));
+
+}  // namespace
+}  // namespace funnel
+
+namespace funnel {
+namespace {
+
+// Index with embeddings + ANN, then a cascade with BM25 and ANN recall.
+TEST(AnnRecall, FindsTheExactNeighboursAndMergesWithBm25) {
+  test::TempDir out;
+  auto o = tiny("soft_attention");
+  o.epochs = 1;
+  o.steps_per_epoch = 15;
+  train::train_prerank(world_dir(), out.path(), o, {});
+  model::register_model_stages();
+  auto encoder = model::make_doc_encoder(out.path());
+  Corpus corpus = read_corpus(world_dir() / "corpus.jsonl");
+  IndexOptions io;
+  io.encoder = encoder.get();
+  build_index(corpus, out.path() / "index", io);
+  auto index = Index::open(out.path() / "index");
+  ASSERT_TRUE(index->embeddings());
+  EXPECT_EQ(index->embeddings()->version(), 1u);
+
+  auto cfg = nlohmann::json::parse(R"({"stages": [
+    {"name": "recall", "type": "recall", "channels": [{"type": "bm25", "quota": 50}, {"type": "ann", "quota": 50}]},
+    {"name": "truncate", "type": "truncate", "keep": 100}]})");
+  Pipeline p(index, cfg);
+  auto model = model::PrerankModel::load(out.path());
+  auto queries = read_queries(world_dir() / "queries.jsonl");
+  double overlap = 0;
+  int n = 0;
+  std::set<std::string> channels_seen;
+  for (std::size_t i = 0; i < 20; ++i) {
+    Request req;
+    req.query = queries[i].text;
+    req.k = 100;
+    Response r = p.run(req);
+    for (const auto& item : r.items)
+      for (const auto& c : item.channels) channels_seen.insert(c);
+    // ANN's own top 10 against brute force over the same vectors.
+    auto q = model->encode_queries({queries[i].text});
+    auto exact = exact_top_k(*index->embeddings(), q, static_cast<std::uint32_t>(model->config().nq), 10);
+    auto ann = index->channel("ann");
+    EXPECT_EQ(ann, nullptr);  // built by the stage, not owned by the index
+    std::set<std::uint32_t> got;
+    for (const auto& item : r.items)
+      for (const auto& c : item.channels)
+        if (c == "ann") got.insert(item.row);
+    for (auto row : exact) overlap += got.count(row);
+    n += 10;
+  }
+  EXPECT_TRUE(channels_seen.count("bm25"));
+  EXPECT_TRUE(channels_seen.count("ann"));
+  std::printf("  ANN top-10 found in the ANN channel's 50: %.3f\n", overlap / n);
+  EXPECT_GT(overlap / n, 0.9);
+
+  // Refresh publishes version 2; an index opened before keeps version 1.
+  EXPECT_EQ(refresh_embeddings(out.path() / "index", corpus, *encoder, Precision::kFp16), 2u);
+  EXPECT_EQ(index->embeddings()->version(), 1u);
+  EXPECT_EQ(Index::open(out.path() / "index")->embeddings()->version(), 2u);
+  EXPECT_EQ(Index::open(out.path() / "index")->embeddings()->spec().precision, Precision::kFp16);
+}
 
 }  // namespace
 }  // namespace funnel

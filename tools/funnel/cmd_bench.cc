@@ -6,6 +6,7 @@
 #include <memory>
 #include <algorithm>
 #include <random>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,12 @@
 #include "funnel/embedding_store.h"
 #include "funnel/error.h"
 #include "funnel/prerank_scorer.h"
+#include "funnel/ann.h"
+#include "funnel/index.h"
+#include "funnel/pipeline.h"
+#include "model/prerank_model.h"
 #include "model/torch_baseline.h"
+#include "pipeline/config_util.h"
 #include "util/rng.h"
 
 namespace funnel::cli {
@@ -47,9 +53,12 @@ double measure_read_bandwidth(std::size_t bytes) {
 
 }  // namespace
 
+void add_bench_recall(CLI::App& bench);
+
 void add_bench(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks, reported as ratios measured in the same run");
   bench->require_subcommand(1);
+  add_bench_recall(*bench);
   auto* cmd = bench->add_subcommand("prerank", "Pre-rank scoring: kernels vs memory bandwidth vs libtorch");
   struct Args {
     std::size_t rows = 1000000, candidates = 10000, requests = 50;
@@ -123,6 +132,7 @@ void add_bench(CLI::App& app) {
       std::printf("%s\n", rows_out.dump(2).c_str());
       return;
     }
+
     std::printf("%-15s %-5s %10s %12s %12s %12s %9s %9s\n", "matcher", "prec", "cands", "us/request", "bw limit us",
                 "libtorch us", "x limit", "x faster");
     for (const auto& r : rows_out)
@@ -132,6 +142,57 @@ void add_bench(CLI::App& app) {
                   r["libtorch_us"].get<double>(),
                   r["us_per_request"].get<double>() / r["bandwidth_limit_us"].get<double>(),
                   r["libtorch_us"].get<double>() / r["us_per_request"].get<double>());
+  });
+}
+
+void add_bench_recall(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("recall", "ANN recall@k against exact search over the same vectors, and queries/s");
+  struct Args {
+    std::string index, data;
+    std::size_t k = 100, queries = 200;
+    int ef_search = 128;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--index", a->index, "Index built with --models")->required();
+  cmd->add_option("--data", a->data, "Data folder with queries.jsonl")->required();
+  cmd->add_option("--k", a->k, "Neighbours")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--queries", a->queries, "Queries to run")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_option("--ef-search", a->ef_search, "HNSW query beam")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_flag("--json", a->json, "Print one JSON object");
+  cmd->callback([a] {
+    auto index = Index::open(a->index);
+    if (!index->embeddings()) throw Error(a->index + ": no embeddings (build the index with --models)");
+    auto factory = detail_find_channel_factory("ann");
+    if (!factory) throw Error("bench recall: the ann channel type is not registered");
+    auto ann = factory(*index, {{"type", "ann"}, {"ef_search", a->ef_search}}, "bench recall");
+    auto model = model::PrerankModel::load(index->models_dir());
+    auto queries = read_queries(std::filesystem::path(a->data) / "queries.jsonl");
+    const std::size_t n = std::min(a->queries, queries.size());
+    double found = 0, ann_s = 0, exact_s = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto t0 = Clock::now();
+      auto hits = ann->search(queries[i].text, a->k);  // includes the query tower
+      auto t1 = Clock::now();
+      auto q = model->encode_queries({queries[i].text});
+      auto t2 = Clock::now();
+      auto exact = exact_top_k(*index->embeddings(), q, static_cast<std::uint32_t>(model->config().nq), a->k);
+      auto t3 = Clock::now();
+      std::unordered_set<std::uint32_t> got;
+      for (const auto& h : hits) got.insert(h.row);
+      for (auto row : exact) found += got.count(row);
+      ann_s += std::chrono::duration<double>(t1 - t0).count();
+      exact_s += std::chrono::duration<double>(t3 - t2).count();
+    }
+    const double recall = found / static_cast<double>(n * std::min(a->k, index->size()));
+    nlohmann::json j = {{"k", a->k}, {"queries", n}, {"recall", recall}, {"ef_search", a->ef_search},
+                        {"ann_qps", static_cast<double>(n) / ann_s}, {"exact_qps", static_cast<double>(n) / exact_s},
+                        {"rows", index->size()}};
+    if (a->json) std::printf("%s\n", j.dump(2).c_str());
+    else
+      std::printf("ANN recall@%zu vs exact: %.4f over %zu queries; %.0f queries/s (query tower included) vs %.1f "
+                  "queries/s exact (%.0fx)\n",
+                  a->k, recall, n, static_cast<double>(n) / ann_s, static_cast<double>(n) / exact_s, exact_s / ann_s);
   });
 }
 

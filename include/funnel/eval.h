@@ -2,6 +2,7 @@
 // (Recall@stage), what it costs (latency), and the final ranking quality.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@ namespace funnel {
 struct EvalOptions {
   std::size_t k = 1000;      // results requested per query (final list depth)
   ProgressFn progress;       // (queries done, queries in all)
+  // Logged impressions of the evaluated queries (optional): scoring stages
+  // (type "prerank") get click AUC and GAUC (per request) on them.
+  const std::vector<Impression>* impressions = nullptr;
+  // Human labels of the evaluated queries (optional): label AUC (grade >= 2
+  // against lower grades) for scoring stages.
+  const Qrels* human_labels = nullptr;
 };
 
 // One row of the per-stage table. Means are over evaluated queries.
@@ -23,6 +30,10 @@ struct StageEval {
   double candidates = 0;  // mean candidates the stage kept
   double recall = 0;      // mean share of the query's relevant docs still present after the stage
   double p50_ms = 0, p99_ms = 0;
+  // Scoring stages only (NaN otherwise or without data).
+  double auc = std::numeric_limits<double>::quiet_NaN();
+  double gauc = std::numeric_limits<double>::quiet_NaN();
+  double label_auc = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct EvalResult {

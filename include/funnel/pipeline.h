@@ -125,6 +125,13 @@ class Pipeline {
 
   const Index& index() const { return *index_; }
   std::vector<std::string> stage_names() const;
+  std::vector<std::string> stage_types() const;
+
+  // Scores `rows` with the one stage `stage` (by index) as if they were its
+  // input, keeping all of them: for offline metrics of a scoring stage
+  // (AUC on logged impressions). Returns one score per row, in input order.
+  std::vector<double> score_rows(std::size_t stage, const std::string& query,
+                                 const std::vector<std::uint32_t>& rows) const;
 
  private:
   struct Step;

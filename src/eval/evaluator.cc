@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "funnel/eval.h"
@@ -84,6 +85,68 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
   for (double* m : {&res.ndcg10, &res.map, &res.mrr, &res.recall100, &res.recall1000}) *m /= n;
   for (std::size_t s = 0; s < S; ++s)
     res.stages.push_back({names[s], kept[s] / n, recall[s] / n, percentile(ms[s], 0.5), percentile(ms[s], 0.99)});
+  // Offline AUCs of the scoring stages on logs and human labels.
+  const auto types = pipeline.stage_types();
+  std::unordered_map<std::string, const Query*> by_id;
+  for (const auto* q : todo) by_id[q->id] = q;
+  std::unordered_map<std::string, std::uint32_t> row_of;
+  if (options.impressions || options.human_labels)
+    for (std::uint32_t r = 0; r < index.size(); ++r) row_of.emplace(index.doc_id(r), r);
+  for (std::size_t s = 0; s < S; ++s) {
+    if (types[s] != "prerank") continue;
+    if (options.impressions) {
+      std::unordered_map<std::string, std::vector<const Impression*>> by_request;
+      for (const auto& im : *options.impressions)
+        if (by_id.count(im.query_id) && index.size() > 0) by_request[im.request_id].push_back(&im);
+      std::vector<std::string> rids;
+      for (auto& [rid, v] : by_request) rids.push_back(rid);
+      std::sort(rids.begin(), rids.end());
+      std::vector<float> scores, labels;
+      std::vector<std::uint64_t> groups;
+      for (std::size_t g = 0; g < rids.size(); ++g) {
+        const auto& list = by_request[rids[g]];
+        std::vector<std::uint32_t> rows;
+        std::vector<float> lab;
+        for (const auto* im : list)
+          if (auto it = row_of.find(im->doc_id); it != row_of.end()) {
+            rows.push_back(it->second);
+            lab.push_back(im->click ? 1.0f : 0.0f);
+          }
+        if (rows.empty()) continue;
+        auto sc = pipeline.score_rows(s, by_id.at(list.front()->query_id)->text, rows);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          scores.push_back(static_cast<float>(sc[i]));
+          labels.push_back(lab[i]);
+          groups.push_back(g);
+        }
+      }
+      if (!scores.empty()) {
+        res.stages[s].auc = metrics::auc(scores, labels);
+        res.stages[s].gauc = metrics::gauc(scores, labels, groups);
+      }
+    }
+    if (options.human_labels) {
+      std::vector<float> scores, labels;
+      for (const auto& [qid, judged] : *options.human_labels) {
+        auto q = by_id.find(qid);
+        if (q == by_id.end()) continue;
+        std::vector<std::uint32_t> rows;
+        std::vector<float> lab;
+        for (const auto& [doc, grade] : judged)
+          if (auto it = row_of.find(doc); it != row_of.end()) {
+            rows.push_back(it->second);
+            lab.push_back(grade >= 2 ? 1.0f : 0.0f);
+          }
+        if (rows.empty()) continue;
+        auto sc = pipeline.score_rows(s, q->second->text, rows);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          scores.push_back(static_cast<float>(sc[i]));
+          labels.push_back(lab[i]);
+        }
+      }
+      if (!scores.empty()) res.stages[s].label_auc = metrics::auc(scores, labels);
+    }
+  }
   res.total_p50_ms = percentile(total_ms, 0.5);
   res.total_p99_ms = percentile(total_ms, 0.99);
   return res;
@@ -92,8 +155,14 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
 json eval_to_json(const EvalResult& r) {
   json stages = json::array();
   for (const auto& s : r.stages)
-    stages.push_back({{"name", s.name}, {"candidates", s.candidates}, {"recall", s.recall},
-                      {"p50_ms", s.p50_ms}, {"p99_ms", s.p99_ms}});
+  {
+    json o = {{"name", s.name}, {"candidates", s.candidates}, {"recall", s.recall},
+              {"p50_ms", s.p50_ms}, {"p99_ms", s.p99_ms}};
+    if (!std::isnan(s.auc)) o["auc"] = s.auc;
+    if (!std::isnan(s.gauc)) o["gauc"] = s.gauc;
+    if (!std::isnan(s.label_auc)) o["label_auc"] = s.label_auc;
+    stages.push_back(o);
+  }
   return {{"queries", r.queries},
           {"stages", stages},
           {"total", {{"p50_ms", r.total_p50_ms}, {"p99_ms", r.total_p99_ms}}},
@@ -116,6 +185,12 @@ std::string eval_to_table(const EvalResult& r) {
   std::snprintf(line, sizeof line, "%-14s %12s %10s %10.3f %10.3f\n", "total", "", "", r.total_p50_ms,
                 r.total_p99_ms);
   out += line;
+  for (const auto& s : r.stages)
+    if (!std::isnan(s.auc) || !std::isnan(s.label_auc)) {
+      std::snprintf(line, sizeof line, "%-14s click AUC %.4f  GAUC %.4f  label AUC %.4f\n", s.name.c_str(), s.auc,
+                    s.gauc, s.label_auc);
+      out += line;
+    }
   out += "\n";
   std::snprintf(line, sizeof line,
                 "queries %zu   nDCG@10 %.4f   MAP %.4f   MRR %.4f   Recall@100 %.4f   Recall@1000 %.4f\n",

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "funnel/error.h"
 #include "pipeline/config_util.h"
@@ -143,6 +144,30 @@ Pipeline::~Pipeline() = default;
 std::vector<std::string> Pipeline::stage_names() const {
   std::vector<std::string> out;
   for (const auto& s : steps_) out.push_back(s->name);
+  return out;
+}
+
+std::vector<std::string> Pipeline::stage_types() const {
+  std::vector<std::string> out;
+  for (const auto& s : steps_) out.push_back(s->type);
+  return out;
+}
+
+std::vector<double> Pipeline::score_rows(std::size_t stage, const std::string& query,
+                                         const std::vector<std::uint32_t>& rows) const {
+  if (stage >= steps_.size()) throw Error("score_rows: no stage " + std::to_string(stage));
+  Request req;
+  req.query = query;
+  req.k = std::max<std::size_t>(1, rows.size());
+  const json overrides = {{"keep", std::max<std::size_t>(1, rows.size())}};
+  StageContext ctx{*index_, req, overrides};
+  std::vector<Candidate> cands(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) cands[i].row = rows[i];
+  steps_[stage]->stage->run(ctx, cands);
+  std::unordered_map<std::uint32_t, double> score;
+  for (const auto& c : cands) score[c.row] = c.score;
+  std::vector<double> out(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) out[i] = score.at(rows[i]);
   return out;
 }
 

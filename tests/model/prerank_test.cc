@@ -3,6 +3,8 @@
 // store reproduces the libtorch model's scores.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <set>
 
 #include "funnel/embedding_store.h"
@@ -10,6 +12,7 @@
 #include "funnel/prerank_scorer.h"
 #include "funnel/world.h"
 #include "funnel/ann.h"
+#include "funnel/eval.h"
 #include "funnel/index.h"
 #include "funnel/pipeline.h"
 #include "model/prerank_model.h"
@@ -187,6 +190,38 @@ TEST(AnnRecall, FindsTheExactNeighboursAndMergesWithBm25) {
   EXPECT_TRUE(channels_seen.count("ann"));
   std::printf("  ANN top-10 found in the ANN channel's 50: %.3f\n", overlap / n);
   EXPECT_GT(overlap / n, 0.9);
+
+  // A cascade with pre-rank: the stage's AUCs on logs and human labels.
+  auto pcfg = nlohmann::json::parse(R"({"stages": [
+    {"name": "recall", "type": "recall", "channels": [{"type": "bm25", "quota": 200}]},
+    {"name": "prerank", "type": "prerank", "keep": 50}]})");
+  Pipeline pp(index, pcfg);
+  auto imps = read_impressions(world_dir() / "impressions.jsonl");
+  Qrels labels = read_qrels(world_dir() / "human_labels.tsv");
+  Qrels test_qrels = load_qrels(world_dir(), "test");
+  EvalOptions eo;
+  eo.k = 50;
+  eo.impressions = &imps;
+  eo.human_labels = &labels;
+  EvalResult er = evaluate(pp, queries, test_qrels, eo);
+  ASSERT_EQ(er.stages.size(), 2u);
+  EXPECT_TRUE(std::isnan(er.stages[0].auc));  // recall is not a scoring stage
+  for (double x : {er.stages[1].auc, er.stages[1].gauc, er.stages[1].label_auc}) {
+    EXPECT_GE(x, 0.0);
+    EXPECT_LE(x, 1.0);
+  }
+  auto js = eval_to_json(er);
+  EXPECT_TRUE(js["stages"][1].contains("auc"));
+  EXPECT_TRUE(js["stages"][1].contains("label_auc"));
+  EXPECT_FALSE(js["stages"][0].contains("auc"));
+  // score_rows gives the stage's own scores, in input order.
+  std::vector<std::uint32_t> some{5, 1, 900};
+  auto direct = pp.score_rows(1, queries[0].text, some);
+  auto q0 = model->encode_queries({queries[0].text});
+  std::vector<float> ref(3);
+  PrerankScorer(index->embeddings(), {Matcher::kSoftAttention, static_cast<float>(model->config().beta), false})
+      .score(q0, static_cast<std::uint32_t>(model->config().nq), some, ref);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(direct[i], ref[i], 1e-6);
 
   // Refresh publishes version 2; an index opened before keeps version 1.
   EXPECT_EQ(refresh_embeddings(out.path() / "index", corpus, *encoder, Precision::kFp16), 2u);

@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <memory>
 #include <unordered_set>
 
@@ -51,6 +52,20 @@ void add_eval(CLI::App& app) {
     Progress progress("eval");
     EvalOptions eo;
     eo.k = a->k;
+    // Logs and human labels feed the AUCs of scoring stages.
+    std::vector<Impression> impressions;
+    Qrels labels;
+    const auto types = pipeline.stage_types();
+    if (std::find(types.begin(), types.end(), "prerank") != types.end()) {
+      if (std::filesystem::exists(data / "impressions.jsonl")) {
+        impressions = read_impressions(data / "impressions.jsonl");
+        eo.impressions = &impressions;
+      }
+      if (std::filesystem::exists(data / "human_labels.tsv")) {
+        labels = read_qrels(data / "human_labels.tsv");
+        eo.human_labels = &labels;
+      }
+    }
     eo.progress = std::ref(progress);
     EvalResult r = evaluate(pipeline, queries, qrels, eo);
     if (r.queries == 0)

@@ -118,6 +118,7 @@ class Trainer {
     }
     res.best_dev_auc = best;
     res.best_epoch = best_epoch;
+    head_report(res);
     return res;
   }
 
@@ -445,6 +446,37 @@ class Trainer {
     }
     model_->train();
     return {metrics::auc(scores, labels), metrics::gauc(scores, labels, groups)};
+  }
+
+  // Mean cosine matrix between the heads of one side, over a sample.
+  static std::vector<double> mean_cosine(const torch::Tensor& heads) {  // [B, n, D]
+    auto h = torch::nn::functional::normalize(heads, torch::nn::functional::NormalizeFuncOptions().dim(2));
+    auto m = torch::matmul(h, h.transpose(1, 2)).mean(0).contiguous().to(torch::kDouble);  // [n, n]
+    return std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
+  }
+
+  void head_report(PrerankTrainResult& res) {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    std::vector<std::uint32_t> qrows, drows;
+    for (std::uint32_t i = 0; i < queries_.size() && qrows.size() < 1000; ++i) qrows.push_back(i);
+    for (std::uint32_t i = 0; i < docs_.tokens.size() && drows.size() < 1000; ++i) drows.push_back(i);
+    res.query_head_cosine = mean_cosine(model_->encode_queries(make_token_batch(queries_, qrows)));
+    res.doc_head_cosine = mean_cosine(model_->encode_docs(make_doc_batch(docs_, drows)));
+    auto show = [&](const char* what, const std::vector<double>& m, int n) {
+      std::string line = std::string("fit: mean cosine between a ") + what + "'s heads:";
+      for (int i = 0; i < n; ++i) {
+        line += i ? " |" : "";
+        for (int j = 0; j < n; ++j) line += " " + fmt("%+.2f", m[static_cast<std::size_t>(i * n + j)]);
+      }
+      log_(line);
+    };
+    show("query", res.query_head_cosine, config_.nq);
+    show("doc", res.doc_head_cosine, config_.nd);
+    std::ofstream out(dir_ / "train_log.jsonl", std::ios::app);
+    out << json{{"head_report", {{"query_head_cosine", res.query_head_cosine}, {"doc_head_cosine", res.doc_head_cosine},
+                                 {"nq", config_.nq}, {"nd", config_.nd}}}}.dump()
+        << '\n';
   }
 
   void append_log(const EpochLog& e) {

@@ -61,6 +61,11 @@ struct PrerankTrainResult {
   int best_epoch = 0;
   std::vector<EpochLog> epochs;
   std::filesystem::path model_dir;
+  // Head report of the final model (TECHNIQUES.md 2a): the mean cosine
+  // between a query's own heads (nq x nq, row-major) and between a doc's own
+  // heads (nd x nd), over up to 1,000 queries and docs. Off-diagonal values
+  // near 0 mean the heads hold different senses.
+  std::vector<double> query_head_cosine, doc_head_cosine;
 };
 
 // Trains on the data folder `data` (BEIR layout, optional impressions.jsonl

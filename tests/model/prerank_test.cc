@@ -60,6 +60,11 @@ TEST(PrerankTrain, LossFallsAndDevAucBeatsTheUntrainedModel) {
               r.untrained_dev_auc, r.best_dev_auc);
   EXPECT_LT(r.epochs.back().loss, r.epochs.front().loss * 0.9);
   EXPECT_GT(r.best_dev_auc, r.untrained_dev_auc + 0.01);
+  // Head report: nq x nq and nd x nd, ones on the diagonal, cosines within [-1, 1].
+  ASSERT_EQ(r.query_head_cosine.size(), 9u);
+  ASSERT_EQ(r.doc_head_cosine.size(), 9u);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(r.query_head_cosine[static_cast<std::size_t>(i * 4)], 1.0, 1e-5);
+  for (double x : r.doc_head_cosine) EXPECT_LE(std::fabs(x), 1.0 + 1e-6);
   for (const char* f : {"config.json", "tokenizer.model", "model.pt", "checkpoint.pt", "train_log.jsonl"})
     EXPECT_TRUE(fs::exists(out.path() / "prerank" / f)) << f;
 }

@@ -97,7 +97,7 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
     if (options.impressions) {
       std::unordered_map<std::string, std::vector<const Impression*>> by_request;
       for (const auto& im : *options.impressions)
-        if (by_id.count(im.query_id) && index.size() > 0) by_request[im.request_id].push_back(&im);
+        if (by_id.count(im.query_id)) by_request[im.request_id].push_back(&im);
       std::vector<std::string> rids;
       for (auto& [rid, v] : by_request) rids.push_back(rid);
       std::sort(rids.begin(), rids.end());

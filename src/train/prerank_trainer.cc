@@ -528,11 +528,17 @@ class Trainer {
 
 PrerankTrainResult train_prerank(const fs::path& data, const fs::path& out, const PrerankTrainOptions& options,
                                  const std::function<void(const std::string&)>& log) {
+  // The scratch BM25 index (hard negatives) goes away whether or not
+  // training succeeds.
+  struct ScratchCleanup {
+    fs::path dir;
+    ~ScratchCleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{out / "prerank" / "bm25.tmp"};
   Trainer t(data, out, options, log ? log : [](const std::string&) {});
-  auto res = t.run();
-  std::error_code ec;
-  fs::remove_all(out / "prerank" / "bm25.tmp", ec);
-  return res;
+  return t.run();
 }
 
 }  // namespace funnel::train

@@ -280,13 +280,18 @@ TEST(IndexCli, RefusesToOverwriteItsInputAndAcceptsTrailingSlash) {
   EXPECT_EQ(test::run_cli("search --index " + (tmp.path() / "idx").string() + " --k 0 peppa").exit_code, 2);
 }
 
+// TMP/data: two docs, one query judged on doc "a"; TMP/idx: its index.
+void make_tiny_indexed_data(const fs::path& tmp) {
+  test::write_file(tmp / "data" / "corpus.jsonl", std::string(kGood1) + "\n" + kGood2 + "\n");
+  test::write_file(tmp / "data" / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \"peppa\"}\n");
+  test::write_file(tmp / "data" / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\ta\t1\n");
+  ASSERT_EQ(test::run_cli("index --data " + (tmp / "data").string() + " --out " + (tmp / "idx").string()).exit_code, 0);
+}
+
 TEST(EvalCli, FailedReportLeavesNoRunFile) {
   test::TempDir tmp;
-  test::write_file(tmp.path() / "data" / "corpus.jsonl", std::string(kGood1) + "\n" + kGood2 + "\n");
-  test::write_file(tmp.path() / "data" / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \"peppa\"}\n");
-  test::write_file(tmp.path() / "data" / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\ta\t1\n");
-  std::string data = (tmp.path() / "data").string(), idx = (tmp.path() / "idx").string();
-  ASSERT_EQ(test::run_cli("index --data " + data + " --out " + idx).exit_code, 0);
+  const std::string data = (tmp.path() / "data").string(), idx = (tmp.path() / "idx").string();
+  ASSERT_NO_FATAL_FAILURE(make_tiny_indexed_data(tmp.path()));
   auto r = test::run_cli("eval --index " + idx + " --data " + data + " --run " + (tmp.path() / "run.trec").string() +
                          " --report " + (tmp.path() / "nowhere" / "r.md").string());
   EXPECT_EQ(r.exit_code, 1);
@@ -298,11 +303,8 @@ TEST(EvalCli, FailedReportLeavesNoRunFile) {
 
 TEST(EvalCli, BadRunPathAndUnknownSplit) {
   test::TempDir tmp;
-  test::write_file(tmp.path() / "data" / "corpus.jsonl", std::string(kGood1) + "\n" + kGood2 + "\n");
-  test::write_file(tmp.path() / "data" / "queries.jsonl", "{\"_id\": \"q1\", \"text\": \"peppa\"}\n");
-  test::write_file(tmp.path() / "data" / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\ta\t1\n");
-  std::string data = (tmp.path() / "data").string(), idx = (tmp.path() / "idx").string();
-  ASSERT_EQ(test::run_cli("index --data " + data + " --out " + idx).exit_code, 0);
+  const std::string data = (tmp.path() / "data").string(), idx = (tmp.path() / "idx").string();
+  ASSERT_NO_FATAL_FAILURE(make_tiny_indexed_data(tmp.path()));
   auto r = test::run_cli("eval --index " + idx + " --data " + data + " --split dev");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("no qrels for split 'dev'"), std::string::npos) << r.output;

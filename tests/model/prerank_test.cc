@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 
 // One tiny world for the whole suite.
 const fs::path& world_dir() {
-  static test::TempDir* tmp = new test::TempDir();  // lives for the process
+  static test::TempDir tmp_dir;  // removed when the test process exits
+  static test::TempDir* tmp = &tmp_dir;
   static const fs::path dir = [] {
     WorldOptions o;
     o.docs = 2000;

@@ -15,6 +15,7 @@ packages=(
   libtorch-dev         # model training and query encoding (src/model, src/train only)
   libsentencepiece-dev # subword tokenizer trained on the corpus
   libfaiss-dev         # ANN recall over the doc embeddings (HNSW, IVF)
+  libopenblas-dev      # SGEMM for the esim matcher at serving time
 )
 
 missing=()

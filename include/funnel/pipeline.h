@@ -7,6 +7,7 @@
 // need no change here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,11 +41,31 @@ struct StageMark {
 };
 
 // A doc moving through the cascade.
+// One recall channel's own score for a candidate it found.
+struct ChannelScore {
+  std::uint32_t bit = 0;  // channel_bit(channel name)
+  float score = 0;        // the channel's score (BM25 weight, ANN similarity)
+};
+
 struct Candidate {
+  static constexpr std::size_t kMaxChannelScores = 4;
   std::uint32_t row = 0;        // corpus row
   double score = 0;             // score given by the last stage that scored it
   std::uint32_t channels = 0;   // bit i set: found by the channel channel_name_of_bit(i)
+  // The scores of up to kMaxChannelScores channels that found it, kept for later stages that use recall scores as features.
+  std::array<ChannelScore, kMaxChannelScores> channel_scores{};
+  std::uint8_t n_channel_scores = 0;
   std::vector<StageMark> marks; // one per stage passed, in order
+
+  // The score channel `bit` gave this candidate; false if none is recorded.
+  bool channel_score(std::uint32_t bit, float& out) const {
+    for (std::size_t i = 0; i < n_channel_scores; ++i)
+      if (channel_scores[i].bit == bit) {
+        out = channel_scores[i].score;
+        return true;
+      }
+    return false;
+  }
 };
 
 // What one stage did for one request.

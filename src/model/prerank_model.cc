@@ -95,6 +95,28 @@ std::vector<float> PrerankModel::encode_docs(const Corpus& corpus, const Progres
   return out;
 }
 
+std::shared_ptr<const EsimWeights> PrerankModel::esim_weights() const {
+  const auto& c = impl_->config;
+  if (c.matcher != "esim") throw Error("prerank model: matcher is " + c.matcher + ", not esim");
+  auto params = impl_->net->named_parameters();
+  auto get = [&](const char* name) {
+    const torch::Tensor* t = params.find(name);
+    if (!t) throw Error(std::string("prerank model: no parameter ") + name);
+    auto v = t->detach().to(torch::kFloat).contiguous();
+    return std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+  };
+  auto w = std::make_shared<EsimWeights>();
+  w->dim = static_cast<std::uint32_t>(c.head_dim);
+  w->proj = static_cast<std::uint32_t>(c.esim_proj);
+  w->enhance_w = get("esim.enhance.weight");
+  w->enhance_b = get("esim.enhance.bias");
+  w->hidden_w = get("esim.hidden.weight");
+  w->hidden_b = get("esim.hidden.bias");
+  w->out_w = get("esim.out.weight");
+  w->out_b = get("esim.out.bias").at(0);
+  return w;
+}
+
 std::vector<float> PrerankModel::score(const std::string& query, const Corpus& corpus,
                                        const std::vector<std::uint32_t>& rows) const {
   torch::NoGradGuard no_grad;

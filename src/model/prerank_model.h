@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "funnel/data.h"
+#include "funnel/prerank_scorer.h"
 #include "funnel/recall.h"
 #include "model/config.h"
 
@@ -29,6 +30,9 @@ class PrerankModel {
   std::vector<float> encode_queries(const std::vector<std::string>& texts) const;
   // Head vectors of every doc: docs x nd x head_dim floats.
   std::vector<float> encode_docs(const Corpus& corpus, const ProgressFn& progress = {}) const;
+  // The trained esim matching layer as plain floats for the serving scorer;
+  // throws funnel::Error unless the model's matcher is esim.
+  std::shared_ptr<const EsimWeights> esim_weights() const;
   // The libtorch model's own scores of `query` against corpus `rows` (the
   // reference that serving kernels are tested against).
   std::vector<float> score(const std::string& query, const Corpus& corpus,

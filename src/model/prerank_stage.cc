@@ -1,6 +1,8 @@
 #include "model/prerank_stage.h"
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <mutex>
 
 #include "funnel/ann.h"
@@ -35,7 +37,7 @@ class ModelDocEncoder final : public DocEncoder {
 class PrerankStage final : public Stage {
  public:
   PrerankStage(const json& cfg, const Index& index, const std::string& where) {
-    detail::check_keys(cfg, {"name", "type", "keep", "models"}, where);
+    detail::check_keys(cfg, {"name", "type", "keep", "models", "recall_weight", "recall_channel"}, where);
     keep_ = detail::get_size(cfg, "keep", where, 200);
     if (keep_ == 0) throw Error(where + ": field 'keep': expected an integer >= 1");
     if (!index.embeddings())
@@ -43,15 +45,15 @@ class PrerankStage final : public Stage {
     fs::path models = cfg.contains("models") ? fs::path(detail::get_string(cfg, "models", where))
                                              : fs::path(index.models_dir());
     model_ = PrerankModel::load(models);
+    load_fusion(cfg, models, where);
     const auto& store = *index.embeddings();
     if (store.spec().model_id != model_->model_id())
       throw Error(where + ": the index embeddings were encoded by model " + store.spec().model_id + ", but " +
                   models.string() + " holds " + model_->model_id() + " (run `funnel index --refresh`)");
     const auto& c = model_->config();
-    if (c.matcher == "esim")
-      throw Error(where + ": serving the esim matcher is not implemented yet (train with dot or soft_attention)");
     ScorerOptions so;
-    so.matcher = c.matcher == "dot" ? Matcher::kDot : Matcher::kSoftAttention;
+    so.matcher = parse_matcher(c.matcher, where);
+    if (so.matcher == Matcher::kEsim) so.esim = model_->esim_weights();
     so.beta = static_cast<float>(c.beta);
     scorer_ = std::make_unique<PrerankScorer>(index.embeddings(), so);
   }
@@ -70,6 +72,16 @@ class PrerankStage final : public Stage {
     for (std::size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].row;
     std::vector<float> scores(cands.size());
     scorer_->score(q, static_cast<std::uint32_t>(model_->config().nq), rows, scores);
+    if (recall_weight_ > 0) {
+      // Fusion with the recall channel's score, scaled by its best score in
+      // the request (as in training's fit of the weight).
+      float top = 0, s = 0;
+      for (const auto& c : cands)
+        if (c.channel_score(recall_bit_, s)) top = std::max(top, s);
+      if (top > 0)
+        for (std::size_t i = 0; i < cands.size(); ++i)
+          if (cands[i].channel_score(recall_bit_, s)) scores[i] += static_cast<float>(recall_weight_) * s / top;
+    }
     for (std::size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
     std::size_t n = std::min(keep, cands.size());
     std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(n), cands.end(),
@@ -80,7 +92,34 @@ class PrerankStage final : public Stage {
   }
 
  private:
+  // The weight w of score = student + w * channel score / the request's best
+  // channel score: the config's "recall_weight", else the one `funnel fit`
+  // fitted on dev (MODELS/prerank/fusion.json), else 0 (student alone).
+  void load_fusion(const json& cfg, const fs::path& models, const std::string& where) {
+    std::string channel = "bm25";
+    fs::path f = models / "prerank" / "fusion.json";
+    if (fs::exists(f)) {
+      std::ifstream in(f);
+      json j = json::parse(in, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("recall_weight") || !j["recall_weight"].is_number())
+        throw Error(f.string() + ": expected a JSON object with a number 'recall_weight'");
+      recall_weight_ = j["recall_weight"].get<double>();
+      if (j.contains("recall_channel") && j["recall_channel"].is_string()) channel = j["recall_channel"];
+    }
+    if (cfg.contains("recall_weight")) {
+      if (!cfg["recall_weight"].is_number())
+        throw Error(where + ": field 'recall_weight': expected a number >= 0");
+      recall_weight_ = cfg["recall_weight"].get<double>();
+    }
+    if (cfg.contains("recall_channel")) channel = detail::get_string(cfg, "recall_channel", where);
+    if (!(recall_weight_ >= 0) || !std::isfinite(recall_weight_))
+      throw Error(where + ": field 'recall_weight': expected a finite number >= 0");
+    recall_bit_ = channel_bit(channel);
+  }
+
   std::size_t keep_;
+  double recall_weight_ = 0;
+  std::uint32_t recall_bit_ = 0;
   std::unique_ptr<PrerankModel> model_;
   std::unique_ptr<PrerankScorer> scorer_;
   mutable std::mutex mu_;

@@ -80,7 +80,10 @@ class RecallStage final : public Stage {
           c.score = lists.size() == 1 ? h.score : -static_cast<double>(out.size());
           out.push_back(std::move(c));
         }
-        out[it->second].channels |= 1u << channels_[i].bit;
+        Candidate& c = out[it->second];
+        c.channels |= 1u << channels_[i].bit;
+        if (c.n_channel_scores < Candidate::kMaxChannelScores)
+          c.channel_scores[c.n_channel_scores++] = {channels_[i].bit, static_cast<float>(h.score)};
       }
     }
     std::size_t keep = keep_;

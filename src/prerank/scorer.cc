@@ -9,12 +9,20 @@
 namespace funnel {
 using detail::DotKernels;
 
-std::string matcher_name(Matcher m) { return m == Matcher::kDot ? "dot" : "soft_attention"; }
+std::string matcher_name(Matcher m) {
+  switch (m) {
+    case Matcher::kDot: return "dot";
+    case Matcher::kSoftAttention: return "soft_attention";
+    case Matcher::kEsim: return "esim";
+  }
+  return "?";
+}
 
 Matcher parse_matcher(const std::string& name, const std::string& where) {
   if (name == "dot") return Matcher::kDot;
   if (name == "soft_attention") return Matcher::kSoftAttention;
-  throw Error(where + ": unknown matcher '" + name + "' (expected dot or soft_attention)");
+  if (name == "esim") return Matcher::kEsim;
+  throw Error(where + ": unknown matcher '" + name + "' (expected dot, soft_attention or esim)");
 }
 
 PrerankScorer::PrerankScorer(std::shared_ptr<const EmbeddingStore> store, const ScorerOptions& options)
@@ -25,6 +33,19 @@ PrerankScorer::PrerankScorer(std::shared_ptr<const EmbeddingStore> store, const 
                 std::to_string(store_->spec().heads));
   if (!(options_.beta > 0) || !std::isfinite(options_.beta))
     throw Error("prerank scorer: beta must be a positive number");
+  if (options_.matcher == Matcher::kEsim) {
+    const EsimWeights* w = options_.esim.get();
+    if (!w) throw Error("prerank scorer: matcher 'esim' needs the model's matching-layer weights");
+    const std::size_t D = w->dim, P = w->proj;
+    if (D != store_->spec().dim)
+      throw Error("prerank scorer: esim weights are for head size " + std::to_string(D) + ", the store has " +
+                  std::to_string(store_->spec().dim));
+    if (P == 0 || w->enhance_w.size() != P * 4 * D || w->enhance_b.size() != P || w->hidden_w.size() != P * 4 * P ||
+        w->hidden_b.size() != P || w->out_w.size() != P)
+      throw Error("prerank scorer: esim weights have the wrong shapes");
+    if (store_->spec().heads > 64) throw Error("prerank scorer: esim takes at most 64 doc heads");
+    fold_esim();
+  }
   kernels_ = options_.portable ? &detail::generic_kernels() : &detail::best_kernels();
 }
 
@@ -36,6 +57,15 @@ std::uint64_t PrerankScorer::flops_per_pair(std::uint32_t nq) const {
   // adds, per cell, a scale, an exp, a sum and a weighted sum.
   std::uint64_t f = 2 * nq * nd * dim;
   if (options_.matcher == Matcher::kSoftAttention) f += 5 * nq * nd;
+  if (options_.matcher == Matcher::kEsim) {
+    // As served (esim.cc): similarities, both alignments and products, the
+    // folded enhancement (2D inputs per query head, 3D per doc head),
+    // pooling and the MLP. The per-request (W1 + W3) q is not counted.
+    const std::uint64_t P = options_.esim->proj;
+    f += 2 * 2 * nq * nd * dim + 10 * nq * nd + (nq + nd) * dim;
+    f += 2 * P * (nq * 2 * dim + nd * 3 * dim) + 3 * (nq + nd) * P;
+    f += 2 * P * 4 * P + 4 * P;
+  }
   return f;
 }
 
@@ -48,6 +78,12 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
                 std::to_string(query.size()) + " for nq = " + std::to_string(nq));
   if (options_.matcher == Matcher::kDot && nq != 1) throw Error("prerank scorer: matcher 'dot' needs one query head");
   if (out.size() != rows.size()) throw Error("prerank scorer: out and rows differ in length");
+  if (options_.matcher == Matcher::kEsim) {
+    for (std::uint32_t r : rows)
+      if (r >= store_->rows()) throw Error("prerank scorer: row " + std::to_string(r) + " out of range");
+    score_esim(query, nq, rows, out);
+    return;
+  }
   const auto& k = *static_cast<const DotKernels*>(kernels_);
   const std::size_t n_rows = store_->rows();
   const Precision prec = spec.precision;

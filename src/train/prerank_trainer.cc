@@ -42,6 +42,17 @@ struct DevItem {
   std::uint64_t group;
 };
 
+// Dev queries replayed through the cascade the stage serves: BM25's top
+// `depth` docs, re-scored by the student, the top `keep` kept.
+struct CascadeDev {
+  std::vector<std::uint32_t> query;                       // query index
+  std::vector<std::vector<std::uint32_t>> rows;           // BM25 candidates, BM25 order
+  std::vector<std::vector<float>> bm25;                   // their BM25 scores
+  std::vector<std::unordered_set<std::uint32_t>> relevant;// rows with grade > 0
+  std::vector<std::size_t> n_relevant;                    // all judged-relevant docs of the query
+  double bm25_recall = 0;                                 // BM25's own top `keep`
+};
+
 std::string fmt(const char* f, double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, x);
@@ -92,26 +103,37 @@ class Trainer {
       best = meta[1].item<double>();
       best_epoch = static_cast<int>(meta[2].item<double>());
       res.untrained_dev_auc = meta[3].item<double>();
+      if (fs::exists(dir_ / "fusion.json")) {
+        std::ifstream f(dir_ / "fusion.json");
+        res.fusion_weight = json::parse(f).value("recall_weight", 0.0);
+      }
       log_("fit: resuming after epoch " + std::to_string(start_epoch - 1) + " (best dev AUC " + fmt("%.4f", best) + ")");
     } else {
-      auto [auc, gauc] = evaluate();
-      res.untrained_dev_auc = auc;
-      log_("fit: untrained model: dev " + dev_metric_ + " " + fmt("%.4f", auc));
+      auto m = evaluate_all();
+      res.untrained_dev_auc = m.dev_auc;
+      res.untrained = m;
+      log_("fit: untrained model: dev " + dev_metric_ + " " + fmt("%.4f", m.dev_auc) + describe(m));
     }
+    res.bm25_recall = cascade_.query.empty() ? std::nan("") : cascade_.bm25_recall;
     for (int epoch = start_epoch; epoch <= o_.epochs; ++epoch) {
       auto t0 = Clock::now();
       double loss = train_epoch(epoch);
-      auto [auc, gauc] = evaluate();
-      auto [click_auc, click_gauc] = evaluate(click_dev_);
-      EpochLog e{epoch, loss, auc, gauc, click_auc, click_gauc, std::chrono::duration<double>(Clock::now() - t0).count()};
+      EpochLog e = evaluate_all();
+      e.epoch = epoch;
+      e.loss = loss;
+      e.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       res.epochs.push_back(e);
-      log_("fit: epoch " + std::to_string(epoch) + " loss " + fmt("%.4f", loss) + " dev AUC " + fmt("%.4f", auc) +
-           (std::isnan(click_auc) ? "" : ", click AUC " + fmt("%.4f", click_auc) + " GAUC " + fmt("%.4f", click_gauc)) +
-           " (" + fmt("%.0f", e.seconds) + " s)");
-      if (auc > best) {
-        best = auc;
+      log_("fit: epoch " + std::to_string(epoch) + " loss " + fmt("%.4f", loss) + " dev " + fmt("%.4f", e.dev_auc) +
+           describe(e) + " (" + fmt("%.0f", e.seconds) + " s)");
+      if (e.dev_auc > best) {
+        best = e.dev_auc;
         best_epoch = epoch;
         save_atomically([&](const std::string& p) { torch::save(model_, p); }, dir_ / "model.pt");
+        detail::AtomicFile f(dir_ / "fusion.json");
+        f.stream() << json{{"recall_weight", std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight},
+                           {"recall_channel", "bm25"}, {"epoch", epoch}}.dump(2) << '\n';
+        f.commit();
+        res.fusion_weight = std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight;
       }
       append_log(e);
       save_checkpoint(epoch, best, best_epoch, res.untrained_dev_auc);
@@ -181,7 +203,7 @@ class Trainer {
             if (!c->click) continue;
             auto crow = ds_.corpus.find(c->doc_id);
             if (!crow) continue;
-            positives_.push_back({qi->second, *crow});
+            if (o_.clicks_as_positives || !has_train) positives_.push_back({qi->second, *crow});
             for (const auto* s : list)
               if (!s->click && s->position < c->position)
                 if (auto srow = ds_.corpus.find(s->doc_id)) click_pairs_.push_back({qi->second, *crow, *srow});
@@ -255,7 +277,12 @@ class Trainer {
       positives_ = keep;
       return;
     }
+    label_dev_ = true;
     ensure_bm25();
+    build_cascade_dev(dev);
+    if (!cascade_.query.empty())
+      dev_metric_ = "Recall@" + std::to_string(o_.cascade_keep) + " of BM25's top " + std::to_string(o_.cascade_depth) +
+                    " re-scored (student + fitted BM25 weight)";
     for (auto& [q, j] : dev) {
       auto qi = query_index_.find(q);
       if (qi == query_index_.end()) continue;
@@ -269,6 +296,136 @@ class Trainer {
     std::sort(dev_.begin(), dev_.end(), [](const DevItem& a, const DevItem& b) {
       return std::tie(a.group, a.doc, a.label) < std::tie(b.group, b.doc, b.label);
     });
+  }
+
+  // Every k-th dev query (sorted ids, deterministic) with a relevant doc:
+  // its BM25 candidates, their scores and the relevant rows.
+  void build_cascade_dev(const Qrels& dev) {
+    if (o_.cascade_queries == 0 || o_.cascade_keep == 0 || o_.cascade_depth < o_.cascade_keep) return;
+    std::vector<std::string> ids;
+    for (auto& [q, j] : dev)
+      if (query_index_.count(q) && std::any_of(j.begin(), j.end(), [](const auto& kv) { return kv.second > 0; }))
+        ids.push_back(q);
+    std::sort(ids.begin(), ids.end());
+    const std::size_t stride = std::max<std::size_t>(1, (ids.size() + o_.cascade_queries - 1) / o_.cascade_queries);
+    double bm25_sum = 0;
+    for (std::size_t i = 0; i < ids.size(); i += stride) {
+      const auto& judged = dev.at(ids[i]);
+      std::unordered_set<std::uint32_t> rel;
+      std::size_t n_rel = 0;
+      for (auto& [d, g] : judged)
+        if (g > 0) {
+          ++n_rel;
+          if (auto row = ds_.corpus.find(d)) rel.insert(*row);
+        }
+      const std::uint32_t qi = query_index_.at(ids[i]);
+      std::vector<std::uint32_t> rows;
+      std::vector<float> scores;
+      std::size_t hits = 0;
+      for (const auto& h : bm25_->search(ds_.queries[qi].text, o_.cascade_depth)) {
+        if (rows.size() < o_.cascade_keep && rel.count(h.row)) ++hits;
+        rows.push_back(h.row);
+        scores.push_back(static_cast<float>(h.score));
+      }
+      bm25_sum += static_cast<double>(hits) / static_cast<double>(n_rel);
+      cascade_.query.push_back(qi);
+      cascade_.rows.push_back(std::move(rows));
+      cascade_.bm25.push_back(std::move(scores));
+      cascade_.relevant.push_back(std::move(rel));
+      cascade_.n_relevant.push_back(n_rel);
+    }
+    if (cascade_.query.empty()) return;
+    cascade_.bm25_recall = bm25_sum / static_cast<double>(cascade_.query.size());
+    log_("fit: cascade dev check: " + std::to_string(cascade_.query.size()) + " dev queries, BM25 top " +
+         std::to_string(o_.cascade_depth) + " re-scored, Recall@" + std::to_string(o_.cascade_keep) +
+         " of BM25 alone " + fmt("%.4f", cascade_.bm25_recall));
+  }
+
+  // Re-scores the cascade dev candidates; fills cascade_recall, and the
+  // best BM25 weight w on a grid with its fused_recall.
+  void evaluate_cascade(EpochLog& e) {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    std::vector<std::uint32_t> all;
+    for (const auto& r : cascade_.rows) all.insert(all.end(), r.begin(), r.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    std::unordered_map<std::uint32_t, std::int64_t> pos;
+    std::vector<torch::Tensor> parts;
+    for (std::size_t s = 0; s < all.size(); s += 512) {
+      std::vector<std::uint32_t> slice(all.begin() + static_cast<std::ptrdiff_t>(s),
+                                       all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), s + 512)));
+      parts.push_back(model_->encode_docs(make_doc_batch(docs_, slice)));
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) pos[all[i]] = static_cast<std::int64_t>(i);
+    auto docs = torch::cat(parts);
+    auto queries = model_->encode_queries(make_token_batch(queries_, cascade_.query));
+    std::vector<std::vector<float>> student(cascade_.query.size());
+    for (std::size_t i = 0; i < cascade_.query.size(); ++i) {
+      std::vector<std::int64_t> idx;
+      for (auto r : cascade_.rows[i]) idx.push_back(pos[r]);
+      auto d = docs.index_select(0, torch::tensor(idx, torch::kLong));
+      auto sc = model_->score_matrix(queries.slice(0, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i) + 1), d)
+                    .reshape({-1})
+                    .contiguous();
+      student[i].assign(sc.data_ptr<float>(), sc.data_ptr<float>() + sc.numel());
+    }
+    model_->train();
+    auto recall = [&](double w) {
+      double sum = 0;
+      std::vector<std::pair<float, std::uint32_t>> ranked;
+      for (std::size_t i = 0; i < student.size(); ++i) {
+        const auto& b = cascade_.bm25[i];
+        const float top = b.empty() ? 1.0f : std::max(1e-6f, *std::max_element(b.begin(), b.end()));
+        ranked.clear();
+        for (std::size_t j = 0; j < student[i].size(); ++j)
+          ranked.push_back({student[i][j] + static_cast<float>(w) * b[j] / top, cascade_.rows[i][j]});
+        const std::size_t n = std::min(o_.cascade_keep, ranked.size());
+        std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
+                          [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+        std::size_t hits = 0;
+        for (std::size_t j = 0; j < n; ++j) hits += cascade_.relevant[i].count(ranked[j].second);
+        sum += static_cast<double>(hits) / static_cast<double>(cascade_.n_relevant[i]);
+      }
+      return sum / static_cast<double>(student.size());
+    };
+    e.cascade_recall = recall(0);
+    e.fused_recall = e.cascade_recall;
+    e.fusion_weight = 0;
+    for (double w : {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0}) {
+      double r = recall(w);
+      if (r > e.fused_recall) {
+        e.fused_recall = r;
+        e.fusion_weight = w;
+      }
+    }
+  }
+
+  EpochLog evaluate_all() {
+    EpochLog e;
+    auto [auc, gauc] = evaluate(dev_);
+    e.label_auc = label_dev_ ? auc : std::nan("");
+    std::tie(e.click_auc, e.click_gauc) = evaluate(click_dev_);
+    if (!cascade_.query.empty()) {
+      evaluate_cascade(e);
+      e.dev_auc = e.fused_recall;
+      e.dev_gauc = std::nan("");
+    } else {
+      e.dev_auc = auc;
+      e.dev_gauc = gauc;
+      e.cascade_recall = e.fused_recall = e.fusion_weight = std::nan("");
+    }
+    return e;
+  }
+
+  std::string describe(const EpochLog& e) const {
+    std::string s;
+    if (!std::isnan(e.cascade_recall))
+      s += " (student alone " + fmt("%.4f", e.cascade_recall) + ", BM25 weight " + fmt("%.2f", e.fusion_weight) +
+           "; BM25 alone " + fmt("%.4f", cascade_.bm25_recall) + ")";
+    if (!std::isnan(e.label_auc) && !cascade_.query.empty()) s += ", label AUC " + fmt("%.4f", e.label_auc);
+    if (!std::isnan(e.click_auc)) s += ", click AUC " + fmt("%.4f", e.click_auc) + " GAUC " + fmt("%.4f", e.click_gauc);
+    return s;
   }
 
   void ensure_bm25() {
@@ -419,8 +576,6 @@ class Trainer {
     return torch::nn::functional::softplus(sw - sb).mean();
   }
 
-  std::pair<double, double> evaluate() { return evaluate(dev_); }
-
   std::pair<double, double> evaluate(const std::vector<DevItem>& dev_) {
     if (dev_.empty()) return {std::nan(""), std::nan("")};
     torch::NoGradGuard no_grad;
@@ -483,7 +638,10 @@ class Trainer {
     std::ofstream out(dir_ / "train_log.jsonl", std::ios::app);
     auto num = [](double x) { return std::isnan(x) ? json() : json(x); };
     out << json{{"epoch", e.epoch}, {"loss", e.loss}, {"dev_auc", e.dev_auc}, {"dev_gauc", num(e.dev_gauc)},
-                {"click_auc", num(e.click_auc)}, {"click_gauc", num(e.click_gauc)}, {"seconds", e.seconds},
+                {"click_auc", num(e.click_auc)}, {"click_gauc", num(e.click_gauc)}, {"label_auc", num(e.label_auc)},
+                {"cascade_recall", num(e.cascade_recall)}, {"fused_recall", num(e.fused_recall)},
+                {"fusion_weight", num(e.fusion_weight)}, {"bm25_recall", num(cascade_.query.empty() ? std::nan("") : cascade_.bm25_recall)},
+                {"seconds", e.seconds},
                 {"dev_metric", dev_metric_}}.dump()
         << '\n';
   }
@@ -514,6 +672,8 @@ class Trainer {
   std::unordered_map<std::uint32_t, std::unordered_set<std::uint32_t>> relevant_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> hard_;
   std::vector<DevItem> dev_, click_dev_;
+  bool label_dev_ = false;  // dev_ holds relevant docs vs BM25 look-alikes
+  CascadeDev cascade_;
   std::string dev_metric_;
   std::unique_ptr<RecallChannel> bm25_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -44,6 +44,11 @@ struct PrerankTrainOptions {
   std::string device = "cpu";
   bool resume = false;                    // continue from OUT/prerank/checkpoint.pt
   std::size_t dev_limit = 20000;          // dev examples scored per evaluation
+  // The cascade dev check (the primary dev metric when dev qrels exist):
+  // up to `cascade_queries` dev queries, BM25's top `cascade_depth` docs
+  // re-scored, Recall@`cascade_keep` of what the student keeps.
+  std::size_t cascade_queries = 300, cascade_depth = 1000, cascade_keep = 100;
+  bool clicks_as_positives = true;        // clicked docs join the InfoNCE positives
 };
 
 struct EpochLog {
@@ -51,12 +56,20 @@ struct EpochLog {
   double loss = 0;
   double dev_auc = 0, dev_gauc = 0;     // the primary dev metric (PrerankTrainResult::dev_metric)
   double click_auc = 0, click_gauc = 0; // on dev impressions, when the data has logs (else NaN)
+  double label_auc = 0;                 // relevant dev docs vs BM25 look-alikes (NaN without dev qrels)
+  // Cascade dev check (NaN without dev qrels): Recall@keep of BM25's top
+  // `depth` re-scored by the student alone, and by student + w * BM25/max
+  // BM25 with w fitted on the same dev queries (`fusion_weight`).
+  double cascade_recall = 0, fused_recall = 0, fusion_weight = 0;
   double seconds = 0;
 };
 
 struct PrerankTrainResult {
   std::string dev_metric;        // what dev_auc measures ("click AUC on dev impressions", ...)
   double untrained_dev_auc = 0;  // the same model before any step
+  EpochLog untrained;            // every dev figure of the untrained model (epoch 0; empty after a resume)
+  double bm25_recall = 0;        // the cascade dev check's BM25 top-`keep` Recall (NaN without dev qrels)
+  double fusion_weight = 0;      // of the best epoch, saved in OUT/prerank/fusion.json
   double best_dev_auc = 0;
   int best_epoch = 0;
   std::vector<EpochLog> epochs;

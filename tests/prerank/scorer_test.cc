@@ -54,7 +54,7 @@ TEST_P(ScorerTest, MatchesTheReference) {
   auto docs = randn(std::size_t{kRows} * c.nd * kDim, 1);
   publish_store_version(tmp.path(), {"m", c.precision, c.nd, kDim}, docs, kRows);
   auto store = EmbeddingStore::open(tmp.path());
-  PrerankScorer scorer(store, {c.matcher, 5.0f, c.portable});
+  PrerankScorer scorer(store, {c.matcher, 5.0f, c.portable, nullptr});
   auto q = randn(std::size_t{c.nq} * kDim, 2);
   std::vector<std::uint32_t> rows;
   for (std::uint32_t r = 0; r < kRows; r += 3) rows.push_back(r);
@@ -110,8 +110,8 @@ TEST(Scorer, SoftAttentionWithOneCellIsTheDot) {
   auto q = randn(kDim, 4);
   std::vector<std::uint32_t> rows{0, 5, 9};
   std::vector<float> a(3), b(3);
-  PrerankScorer(store, {Matcher::kDot, 5.0f, false}).score(q, 1, rows, a);
-  PrerankScorer(store, {Matcher::kSoftAttention, 5.0f, false}).score(q, 1, rows, b);
+  PrerankScorer(store, {Matcher::kDot, 5.0f, false, nullptr}).score(q, 1, rows, a);
+  PrerankScorer(store, {Matcher::kSoftAttention, 5.0f, false, nullptr}).score(q, 1, rows, b);
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(a[i], b[i], 1e-6);
 }
 
@@ -120,8 +120,8 @@ TEST(Scorer, RejectsMisfits) {
   auto docs = randn(10 * 2 * kDim, 3);
   publish_store_version(tmp.path(), {"m", Precision::kFp32, 2, kDim}, docs, 10);
   auto store = EmbeddingStore::open(tmp.path());
-  EXPECT_THROW(PrerankScorer(store, {Matcher::kDot, 5.0f, false}), Error);
-  PrerankScorer s(store, {Matcher::kSoftAttention, 5.0f, false});
+  EXPECT_THROW(PrerankScorer(store, {Matcher::kDot, 5.0f, false, nullptr}), Error);
+  PrerankScorer s(store, {Matcher::kSoftAttention, 5.0f, false, nullptr});
   std::vector<float> out(1);
   std::vector<std::uint32_t> bad_row{10};
   EXPECT_THROW(s.score(randn(kDim, 1), 1, bad_row, out), Error);

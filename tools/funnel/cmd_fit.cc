@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -40,6 +41,11 @@ void add_fit(CLI::App& app) {
   cmd->add_option("--seed", a->o.seed, "Random seed (training is deterministic for a seed)")->capture_default_str();
   cmd->add_option("--threads", a->o.threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--device", a->o.device, "cpu, or cuda where libtorch sees one")->capture_default_str();
+  cmd->add_flag("--click-positives,!--no-click-positives", a->o.clicks_as_positives,
+               "Clicked docs join the contrastive positives (default on; off: clicks only train the pairwise loss)");
+  cmd->add_option("--cascade-queries", a->o.cascade_queries,
+                  "Dev queries of the cascade check (BM25 top 1000 re-scored, Recall@100); 0 turns it off")
+      ->capture_default_str();
   cmd->add_flag("--resume", a->o.resume, "Continue from OUT/<stage>/checkpoint.pt");
   cmd->callback([=] {
     train::PrerankTrainOptions o = a->o;
@@ -52,6 +58,11 @@ void add_fit(CLI::App& app) {
     std::printf("trained %s: best dev %s %.4f at epoch %d (untrained %.4f); model in %s\n", o.matcher.c_str(),
                 res.dev_metric.c_str(), res.best_dev_auc, res.best_epoch, res.untrained_dev_auc,
                 res.model_dir.c_str());
+    for (const auto& e : res.epochs) {
+      if (std::isnan(res.bm25_recall) || e.epoch != res.best_epoch) continue;
+      std::printf("  best epoch: student alone %.4f, with BM25 weight %.2f %.4f, BM25 alone %.4f\n", e.cascade_recall,
+                  e.fusion_weight, e.fused_recall, res.bm25_recall);
+    }
   });
 }
 

@@ -26,6 +26,7 @@ TokenBatch make_token_batch(const std::vector<std::vector<std::int64_t>>& tokens
 DocBatch make_doc_batch(const DocFeatures& f, const std::vector<std::uint32_t>& rows) {
   DocBatch d;
   d.text = make_token_batch(f.tokens, rows);
+  if (!f.title.empty()) d.title = make_token_batch(f.title, rows);
   const auto B = static_cast<std::int64_t>(rows.size());
   d.author = torch::empty({B}, torch::kLong);
   d.category = torch::empty({B}, torch::kLong);

@@ -36,6 +36,9 @@ struct TwoTowerConfig {
   int esim_proj = 32;          // ESIM projection size after enhancement
   bool use_image = true;       // image_vec channel in the doc tower
   bool use_author = true;      // author / category channels
+  // Title + tags and the body as two text channels of the doc tower (each
+  // through the encoder, fused with the others); off: one channel with all.
+  bool split_fields = false;
   int image_dim = 0;           // from the corpus
   int author_buckets = 4096;   // authors hashed into this many embeddings
 };

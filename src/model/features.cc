@@ -18,6 +18,12 @@ std::string doc_text(const Doc& d) {
   return s;
 }
 
+std::string doc_title_text(const Doc& d) {
+  std::string s = d.title;
+  for (const auto& t : d.tags) s += " " + t;
+  return s;
+}
+
 DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const TwoTowerConfig& c) {
   DocFeatures f;
   const std::size_t n = corpus.docs.size();
@@ -28,7 +34,12 @@ DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const Two
   f.image.assign(n * static_cast<std::size_t>(c.image_dim), 0.0f);
   for (std::size_t i = 0; i < n; ++i) {
     const Doc& d = corpus.docs[i];
-    f.tokens.push_back(tok.encode(doc_text(d), static_cast<std::size_t>(c.encoder.max_len)));
+    if (c.split_fields) {
+      f.title.push_back(tok.encode(doc_title_text(d), static_cast<std::size_t>(c.encoder.max_len)));
+      f.tokens.push_back(tok.encode(d.text, static_cast<std::size_t>(c.encoder.max_len)));
+    } else {
+      f.tokens.push_back(tok.encode(doc_text(d), static_cast<std::size_t>(c.encoder.max_len)));
+    }
     // Bucket 0 means "no author"/"no category".
     f.author.push_back(d.author.empty() ? 0 : 1 + static_cast<std::int64_t>(stable_hash(d.author) % (c.author_buckets - 1)));
     f.category.push_back(d.category.empty() ? 0 : 1 + static_cast<std::int64_t>(stable_hash(d.category) % 15));

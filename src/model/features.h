@@ -16,7 +16,8 @@ namespace funnel::model {
 std::uint64_t stable_hash(const std::string& s);
 
 struct DocFeatures {
-  std::vector<std::vector<std::int64_t>> tokens;  // per doc, [CLS] first
+  std::vector<std::vector<std::int64_t>> tokens;  // per doc, [CLS] first: the body if split_fields, else all text
+  std::vector<std::vector<std::int64_t>> title;   // per doc: title + tags, only if split_fields
   std::vector<std::int64_t> author, category;     // per doc
   std::vector<float> image;                       // docs x image_dim (zeros when absent)
   int image_dim = 0;
@@ -24,6 +25,8 @@ struct DocFeatures {
 
 // The text a doc tower reads: title, then tags, then body.
 std::string doc_text(const Doc& d);
+// Title, then tags.
+std::string doc_title_text(const Doc& d);
 DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const TwoTowerConfig& c);
 std::vector<std::vector<std::int64_t>> featurize_queries(const std::vector<std::string>& texts,
                                                          const Tokenizer& tok, const TwoTowerConfig& c);

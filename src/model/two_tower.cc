@@ -76,6 +76,10 @@ torch::Tensor TwoTowerImpl::encode_queries(const TokenBatch& q) {
 
 torch::Tensor TwoTowerImpl::encode_docs(const DocBatch& d) {
   std::vector<torch::Tensor> channels{doc_enc_(d.text)};
+  if (c_.split_fields) {
+    TORCH_CHECK(d.title.ids.defined(), "split_fields model needs the title channel");
+    channels.push_back(doc_enc_(d.title));
+  }
   if (author_) {
     channels.push_back(author_(d.author));
     channels.push_back(category_(d.category));

@@ -1,6 +1,7 @@
 // The two-tower pre-rank model in libtorch: a BERT-style text encoder, a
 // query tower with nq heads, a doc tower with one channel per input kind
-// (text, author, category, image) fused by simple attention (Que2Search),
+// (text, or title + tags and body apart; author, category, image) fused by
+// simple attention (Que2Search),
 // nd heads, and a matcher (dot, soft_attention, esim).
 // libtorch headers: include only from src/model, src/train and their tests.
 #pragma once
@@ -17,7 +18,8 @@ struct TokenBatch {
 };
 
 struct DocBatch {
-  TokenBatch text;        // title + tags + text
+  TokenBatch text;        // title + tags + text, or the body alone when split_fields
+  TokenBatch title;       // title + tags when split_fields, else undefined
   torch::Tensor author;   // [B] int64 bucket
   torch::Tensor category; // [B] int64
   torch::Tensor image;    // [B, image_dim] float, or undefined

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "funnel/error.h"
@@ -46,6 +47,11 @@ void softmax_strided(const float* x, std::size_t n, std::size_t stride, float* o
 }  // namespace
 
 void PrerankScorer::fold_esim() {
+  // One BLAS thread: a request's products are small, and on a machine with
+  // few cores OpenBLAS's spinning workers steal the cores other requests
+  // (and libtorch) need. Requests run in parallel instead.
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
   const EsimWeights& w = *options_.esim;
   const std::size_t D = w.dim, P = w.proj;
   esim_x_.resize(P * D);

@@ -22,6 +22,8 @@ struct DotKernels {
                     float* out);
   void (*cells_i8)(const float* q, std::size_t nq, const std::int8_t* d, std::size_t nd, std::size_t dim,
                    float* out);
+  // soft_attention over m cells (m <= 4096): sum_i softmax(beta * c)_i * c_i.
+  float (*soft_attention)(const float* cells, std::size_t m, float beta);
   const char* name;
 };
 

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace funnel::detail {
 namespace {
@@ -105,11 +106,64 @@ void cells(const float* q, std::size_t nq, const T* d, std::size_t nd, std::size
   }
 }
 
+// e^x for x <= 0 on 8 lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r by a
+// degree-6 polynomial (Cephes expf coefficients, relative error ~1e-7),
+// 2^n built in the exponent bits. Inputs below -87 give 0.
+inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, lo);
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // r = x - n ln2, with ln2 split in two for precision.
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+float soft_attention(const float* cells, std::size_t m, float beta) {
+  // Lanes past m hold -inf: weight 0 after the exp.
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  auto load = [&](std::size_t k) {
+    if (k + 8 <= m) return _mm256_loadu_ps(cells + k);
+    alignas(32) float buf[8];
+    for (std::size_t t = 0; t < 8; ++t) buf[t] = k + t < m ? cells[k + t] : -INFINITY;
+    return _mm256_load_ps(buf);
+  };
+  __m256 mx = ninf;
+  for (std::size_t k = 0; k < m; k += 8) mx = _mm256_max_ps(mx, load(k));
+  const __m256 top = _mm256_set1_ps(hmax(mx)), b = _mm256_set1_ps(beta);
+  __m256 z = _mm256_setzero_ps(), s = _mm256_setzero_ps();
+  for (std::size_t k = 0; k < m; k += 8) {
+    const __m256 c = load(k);
+    const __m256 w = exp_nonpositive(_mm256_mul_ps(b, _mm256_sub_ps(c, top)));
+    z = _mm256_add_ps(z, w);
+    // Padding lanes: w = 0 but c = -inf; 0 * -inf is NaN, so mask them.
+    s = _mm256_add_ps(s, _mm256_and_ps(_mm256_cmp_ps(c, ninf, _CMP_NEQ_OQ), _mm256_mul_ps(w, c)));
+  }
+  return hsum(s) / hsum(z);
+}
+
 }  // namespace
 
 const DotKernels* avx2_kernels() {
   static const DotKernels k{dot_f32, dot_f16, dot_i8, cells<float, LoadF32>, cells<std::uint16_t, LoadF16>,
-                            cells<std::int8_t, LoadI8>, "avx2"};
+                            cells<std::int8_t, LoadI8>, soft_attention, "avx2"};
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                          __builtin_cpu_supports("f16c");
   return ok ? &k : nullptr;

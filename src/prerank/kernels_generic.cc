@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "funnel/embedding_store.h"
@@ -39,11 +41,24 @@ void cells(const float* q, std::size_t nq, const T* d, std::size_t nd, std::size
     for (std::size_t j = 0; j < nd; ++j) out[i * nd + j] = Dot(q + i * dim, d + j * dim, dim);
 }
 
+// Softmax over all cells, shifted by the max for stability.
+float soft_attention(const float* cells, std::size_t m, float beta) {
+  float mx = cells[0];
+  for (std::size_t i = 1; i < m; ++i) mx = std::max(mx, cells[i]);
+  float z = 0, s = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    float w = std::exp(beta * (cells[i] - mx));
+    z += w;
+    s += w * cells[i];
+  }
+  return s / z;
+}
+
 }  // namespace
 
 const DotKernels& generic_kernels() {
   static const DotKernels k{dot_f32, dot_f16, dot_i8, cells<float, dot_f32>, cells<std::uint16_t, dot_f16>,
-                            cells<std::int8_t, dot_i8>, "generic"};
+                            cells<std::int8_t, dot_i8>, soft_attention, "generic"};
   return k;
 }
 

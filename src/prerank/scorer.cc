@@ -95,7 +95,7 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
     if (r >= n_rows) throw Error("prerank scorer: row " + std::to_string(r) + " out of range");
   // Candidates are scattered over the store: fetch rows a few candidates
   // ahead so that memory latency overlaps with the arithmetic.
-  constexpr std::size_t kAhead = 8;
+  constexpr std::size_t kAhead = 16;
   const std::size_t row_bytes = store_->row_bytes();
   auto prefetch = [&](std::size_t c) {
     const auto* p = store_->raw_row(rows[c]);
@@ -127,16 +127,7 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
       out[c] = cells[0];
       continue;
     }
-    // Softmax over all cells, shifted by the max for stability.
-    float mx = cells[0];
-    for (std::size_t i = 1; i < m; ++i) mx = std::max(mx, cells[i]);
-    float z = 0, s = 0;
-    for (std::size_t i = 0; i < m; ++i) {
-      float w = std::exp(options_.beta * (cells[i] - mx));
-      z += w;
-      s += w * cells[i];
-    }
-    out[c] = s / z;
+    out[c] = k.soft_attention(cells, m, options_.beta);
   }
 }
 

@@ -467,6 +467,7 @@ class Trainer {
     c.beta = o_.beta;
     c.use_image = o_.use_image;
     c.use_author = o_.use_author;
+    c.split_fields = o_.split_fields;
     c.image_dim = ds_.corpus.image_dim;
     fs::path tok_prefix = dir_ / "tokenizer";
     if (!(o_.resume && fs::exists(dir_ / "tokenizer.model"))) {

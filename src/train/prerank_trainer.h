@@ -28,6 +28,7 @@ struct PrerankTrainOptions {
   bool shared_encoder = true;
   bool use_image = true;
   bool use_author = true;
+  bool split_fields = true;               // title + tags and body as two encoder channels
   double beta = 5.0;                      // soft_attention temperature
   int epochs = 3;
   int steps_per_epoch = 300;              // 0: one pass over the positive pairs

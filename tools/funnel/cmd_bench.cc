@@ -1,6 +1,7 @@
 // funnel bench prerank: serving-kernel speed against the machine's memory
 // bandwidth and against batched libtorch ops, measured in the same run.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -84,32 +85,55 @@ void add_bench(CLI::App& app) {
       const char* matcher;
       std::uint32_t nq, nd;
     };
-    for (Setup s : {Setup{"dot", 1, 1}, Setup{"soft_attention", 3, 3}}) {
+    // esim's layer: random weights of the trained shape (projection 32);
+    // its speed does not depend on their values.
+    auto esim = std::make_shared<EsimWeights>();
+    {
+      const std::uint32_t P = 32;
+      esim->dim = a->dim;
+      esim->proj = P;
+      auto fill = [&](std::vector<float>& v, std::size_t n, double sd) {
+        v.resize(n);
+        for (auto& x : v) x = static_cast<float>(rng.normal() * sd);
+      };
+      fill(esim->enhance_w, std::size_t{P} * 4 * a->dim, 0.1);
+      fill(esim->enhance_b, P, 0.1);
+      fill(esim->hidden_w, std::size_t{P} * 4 * P, 0.1);
+      fill(esim->hidden_b, P, 0.1);
+      fill(esim->out_w, P, 0.1);
+    }
+    for (Setup s : {Setup{"dot", 1, 1}, Setup{"soft_attention", 3, 3}, Setup{"esim", 3, 3}}) {
       std::fprintf(stderr, "bench: generating %zu x %u x %u rows\n", a->rows, s.nd, a->dim);
       std::vector<float> vecs(a->rows * s.nd * a->dim);
       for (auto& x : vecs) x = static_cast<float>(rng.normal()) * 0.1f;
       std::vector<float> q(std::size_t{s.nq} * a->dim);
       for (auto& x : q) x = static_cast<float>(rng.normal()) * 0.1f;
       model::TorchScorerBaseline baseline(vecs, a->rows, s.nd, a->dim);
+      baseline.set_esim(*esim);
       for (Precision p : {Precision::kFp32, Precision::kFp16, Precision::kInt8}) {
         fs::path dir = fs::path(a->dir) / (std::string(s.matcher) + "-" + precision_name(p));
         std::error_code ec;
         fs::remove_all(dir, ec);
         publish_store_version(dir, {"bench", p, s.nd, a->dim}, vecs, a->rows);
         auto store = EmbeddingStore::open(dir, 0, false, a->resident);
-        PrerankScorer scorer(store, {std::string(s.matcher) == "dot" ? Matcher::kDot : Matcher::kSoftAttention, 5.0f, false});
+        PrerankScorer scorer(store, {parse_matcher(s.matcher, "bench"), 5.0f, false, esim});
         std::vector<std::uint32_t> cand(a->candidates);
         std::vector<float> out(a->candidates);
         // Medians over the requests: this machine shares its cores, and a
         // mean would carry every stall of the host.
         std::vector<double> ours_t, torch_t;
+        std::vector<float> check(a->candidates);
+        double max_diff = 0;  // ours vs libtorch on every timed request, as a sanity check
         for (std::size_t r = 0; r < a->requests + 2; ++r) {
           for (auto& c : cand) c = static_cast<std::uint32_t>(rng.below(a->rows));
           auto t0 = Clock::now();
           scorer.score(q, s.nq, cand, out);
           auto t1 = Clock::now();
-          baseline.score(s.matcher, 5.0f, q, s.nq, cand, out);
+          baseline.score(s.matcher, 5.0f, q, s.nq, cand, check);
           auto t2 = Clock::now();
+          if (p == Precision::kFp32)
+            for (std::size_t i = 0; i < out.size(); ++i)
+              max_diff = std::max(max_diff, static_cast<double>(std::fabs(out[i] - check[i])));
           if (r < 2) continue;  // warm-up
           ours_t.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
           torch_t.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
@@ -124,7 +148,11 @@ void add_bench(CLI::App& app) {
         rows_out.push_back({{"matcher", s.matcher}, {"precision", precision_name(p)}, {"candidates", a->candidates},
                             {"rows", a->rows}, {"us_per_request", ours}, {"bandwidth_limit_us", limit_us},
                             {"libtorch_us", torch_us}, {"flops_per_pair", scorer.flops_per_pair(s.nq)},
-                            {"kernel", scorer.kernel_name()}});
+                            {"kernel", scorer.kernel_name()},
+                            {"max_abs_diff_vs_libtorch", p == Precision::kFp32 ? nlohmann::json(max_diff) : nlohmann::json()}});
+        if (p == Precision::kFp32 && max_diff > 1e-3)
+          throw Error(std::string("bench prerank: ") + s.matcher + " scores differ from libtorch by " +
+                      std::to_string(max_diff));
         fs::remove_all(dir, ec);
       }
     }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "ablation.h"
 #include "cascade.h"
 #include "commands.h"
 #include "funnel/error.h"
@@ -19,9 +20,15 @@ void add_eval(CLI::App& app) {
     std::string index, data, split = "test", config, run, report;
     std::size_t k = 1000;
     bool json = false;
+    std::string ablation;
+    AblationOptions ab;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--index", a->index, "Index folder built by `funnel index`")->required();
+  a->ab.train.preset = "tiny";
+  a->ab.train.epochs = 2;
+  a->ab.train.steps_per_epoch = 1000;
+  a->ab.train.head_dim = 32;
+  cmd->add_option("--index", a->index, "Index folder built by `funnel index` (required unless --ablation)");
   cmd->add_option("--data", a->data, "Data folder (BEIR layout) with queries.jsonl and qrels/")->required();
   cmd->add_option("--split", a->split, "Qrels split: qrels/<split>.tsv")->capture_default_str();
   cmd->add_option("--k", a->k, "Final list depth per query")->capture_default_str()->check(CLI::Range(1, 100000));
@@ -29,7 +36,36 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--run", a->run, "Write the final lists as a TREC run file");
   cmd->add_option("--report", a->report, "Write a markdown report");
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
+  auto* ab = cmd->add_option("--ablation", a->ablation,
+                             "Train and compare variants instead: 'prerank' (dot vs soft_attention vs esim, with and "
+                             "without the image channel, over --seeds); writes --out/ablation.{md,json,svg}")
+                 ->check(CLI::IsMember({"prerank"}));
+  cmd->add_option("--out", a->ab.out, "Ablation output folder")->capture_default_str()->needs(ab);
+  cmd->add_option("--seeds", a->ab.seeds, "Ablation seeds")->capture_default_str()->needs(ab)->delimiter(',');
+  cmd->add_option("--matchers", a->ab.matchers, "Ablation matchers")->capture_default_str()->needs(ab)->delimiter(',')
+      ->check(CLI::IsMember({"dot", "soft_attention", "esim"}));
+  cmd->add_option("--preset", a->ab.train.preset, "Ablation students' encoder preset")
+      ->capture_default_str()->needs(ab)->check(CLI::IsMember({"tiny", "small", "base"}));
+  cmd->add_option("--epochs", a->ab.train.epochs, "Ablation training epochs")->capture_default_str()->needs(ab)
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--steps", a->ab.train.steps_per_epoch, "Ablation training steps per epoch")
+      ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
+  cmd->add_option("--head-dim", a->ab.train.head_dim, "Ablation students' head size")->capture_default_str()->needs(ab)
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--depth", a->ab.depth, "Ablation: BM25 candidates re-scored by pre-rank")->capture_default_str()
+      ->needs(ab)->check(CLI::Range(1, 100000));
+  cmd->add_option("--keep", a->ab.keep, "Ablation: docs pre-rank keeps")->capture_default_str()->needs(ab)
+      ->check(CLI::Range(1, 100000));
+  cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept)")->needs(ab);
   cmd->callback([=] {
+    if (!a->ablation.empty()) {
+      if (a->ab.out.empty()) throw CLI::ValidationError("--out", "required with --ablation");
+      if (a->ab.keep > a->ab.depth) throw CLI::ValidationError("--keep", "at most --depth");
+      a->ab.data = a->data;
+      run_prerank_ablation(a->ab);
+      return;
+    }
+    if (a->index.empty()) throw CLI::RequiredError("--index");
     std::string where;
     auto cfg = load_cascade(a->config, a->k, where);
     auto index = Index::open(a->index);

@@ -31,6 +31,8 @@ void add_fit(CLI::App& app) {
   cmd->add_flag("--cosine,!--no-cosine", a->o.cosine, "L2-normalise head vectors (default on)");
   cmd->add_flag("--separate-encoders", a->separate, "Do not share encoder weights between the towers");
   cmd->add_flag("--no-image", a->no_image, "Leave out the image_vec channel");
+  cmd->add_flag("--split-fields,!--no-split-fields", a->o.split_fields,
+               "Title + tags and body as two channels of the doc tower (default on)");
   cmd->add_flag("--no-author", a->no_author, "Leave out the author and category channels");
   cmd->add_option("--epochs", a->o.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--steps", a->o.steps_per_epoch, "Steps per epoch (0: one pass over the positive pairs)")

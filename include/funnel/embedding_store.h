@@ -100,3 +100,14 @@ std::uint16_t float_to_half(float f);
 float half_to_float(std::uint16_t h);
 
 }  // namespace funnel
+
+namespace funnel {
+
+// Head report (TECHNIQUES.md 2a): the mean, over n items, of the cosine
+// matrix between one item's own heads. `vecs` is n x heads x dim floats;
+// returns heads x heads, row-major. Off-diagonal values near 1 mean the
+// heads collapsed into one; near 0, they hold different senses.
+std::vector<double> mean_head_cosine(std::span<const float> vecs, std::size_t n, std::uint32_t heads,
+                                     std::uint32_t dim);
+
+}  // namespace funnel

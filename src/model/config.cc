@@ -23,7 +23,7 @@ json to_json(const TwoTowerConfig& c) {
   const auto& e = c.encoder;
   return {{"preset", c.preset},
           {"encoder", {{"vocab_size", e.vocab_size}, {"max_len", e.max_len}, {"hidden", e.hidden},
-                       {"layers", e.layers}, {"heads", e.heads}, {"ffn", e.ffn}, {"dropout", e.dropout}}},
+                       {"layers", e.layers}, {"heads", e.heads}, {"ffn", e.ffn}, {"dropout", e.dropout}, {"pooling", e.pooling}}},
           {"shared_encoder", c.shared_encoder}, {"nq", c.nq}, {"nd", c.nd}, {"head_dim", c.head_dim},
           {"cosine", c.cosine}, {"matcher", c.matcher}, {"beta", c.beta}, {"esim_proj", c.esim_proj},
           {"use_image", c.use_image}, {"use_author", c.use_author}, {"split_fields", c.split_fields}, {"image_dim", c.image_dim},
@@ -42,6 +42,9 @@ TwoTowerConfig two_tower_from_json(const json& j, const std::string& where) {
     c.encoder.heads = e.at("heads");
     c.encoder.ffn = e.at("ffn");
     c.encoder.dropout = e.at("dropout");
+    c.encoder.pooling = e.value("pooling", std::string("mean"));  // absent in models from before the option
+    if (c.encoder.pooling != "mean" && c.encoder.pooling != "mean_max")
+      throw Error(where + ": field 'encoder.pooling': expected mean or mean_max");
     c.shared_encoder = j.at("shared_encoder");
     c.nq = j.at("nq");
     c.nd = j.at("nd");

@@ -18,6 +18,9 @@ struct EncoderConfig {
   int heads = 4;
   int ffn = 512;
   double dropout = 0.1;
+  // Pooled output: "mean" of the token states, or "mean_max" (mean plus
+  // max over tokens, which keeps a single strong token match visible).
+  std::string pooling = "mean";
 };
 
 // Presets: "tiny" (tests), "small" (demo), "base" (BERT-base shape).

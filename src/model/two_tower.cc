@@ -3,7 +3,7 @@
 namespace funnel::model {
 namespace F = torch::nn::functional;
 
-TextEncoderImpl::TextEncoderImpl(const EncoderConfig& c) {
+TextEncoderImpl::TextEncoderImpl(const EncoderConfig& c) : mean_max_(c.pooling == "mean_max") {
   tok_ = register_module("tok", torch::nn::Embedding(c.vocab_size, c.hidden));
   pos_ = register_module("pos", torch::nn::Embedding(c.max_len, c.hidden));
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden})));
@@ -21,7 +21,10 @@ torch::Tensor TextEncoderImpl::forward(const TokenBatch& b) {
   // libtorch 1.13's encoder is sequence-first.
   x = enc_->forward(x.transpose(0, 1), torch::Tensor(), b.pad).transpose(0, 1);
   auto keep = (~b.pad).unsqueeze(-1).to(x.dtype());
-  return (x * keep).sum(1) / keep.sum(1).clamp_min(1.0);
+  auto mean = (x * keep).sum(1) / keep.sum(1).clamp_min(1.0);
+  if (!mean_max_) return mean;
+  auto mx = std::get<0>(x.masked_fill(b.pad.unsqueeze(-1), -1e4).max(1));
+  return mean + mx;
 }
 
 EsimMatcherImpl::EsimMatcherImpl(int head_dim, int proj) : proj_(proj) {

@@ -28,10 +28,12 @@ struct DocBatch {
 class TextEncoderImpl : public torch::nn::Module {
  public:
   explicit TextEncoderImpl(const EncoderConfig& c);
-  // Mean of the non-padding token states: [B, hidden].
+  // Mean of the non-padding token states (plus their max with pooling
+  // "mean_max"): [B, hidden].
   torch::Tensor forward(const TokenBatch& b);
 
  private:
+  bool mean_max_;
   torch::nn::Embedding tok_{nullptr}, pos_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Dropout drop_{nullptr};

@@ -249,7 +249,7 @@ class Trainer {
     log_("fit: " + std::to_string(positives_.size()) + " positive pairs, " + std::to_string(click_pairs_.size()) +
          " click pairs, " + std::to_string(label_pairs_.size()) + " human-label pairs, " + std::to_string(dev_.size()) +
          " dev examples");
-    if (o_.hard_negatives) mine_hard_negatives();
+    if (o_.hard_negatives && o_.hard_negative_depth > 0) mine_hard_negatives();
   }
 
   // Without logs: dev AUC of relevant docs against BM25 look-alikes.
@@ -437,8 +437,9 @@ class Trainer {
     bm25_ = open_bm25_channel(tmp, Bm25Options{});
   }
 
-  // One BM25 look-alike per training query: a top-30 doc that is not
-  // relevant, the negative that forces the student past word overlap.
+  // One BM25 look-alike per training pair: a doc of the query's BM25 top
+  // `hard_negative_depth` that is not relevant, the negative that forces the
+  // student past word overlap. Deep pools match what pre-rank re-scores.
   void mine_hard_negatives() {
     ensure_bm25();
     std::unordered_set<std::uint32_t> queries;
@@ -447,7 +448,7 @@ class Trainer {
     std::sort(qs.begin(), qs.end());
     for (auto q : qs) {
       std::vector<std::uint32_t> cands;
-      for (const auto& h : bm25_->search(ds_.queries[q].text, 30))
+      for (const auto& h : bm25_->search(ds_.queries[q].text, o_.hard_negative_depth))
         if (!relevant_[q].count(h.row)) cands.push_back(h.row);
       hard_[q] = cands;
     }
@@ -458,6 +459,7 @@ class Trainer {
     TwoTowerConfig c;
     c.preset = o_.preset;
     c.encoder = encoder_preset(o_.preset);
+    c.encoder.pooling = o_.pooling;
     c.shared_encoder = o_.shared_encoder;
     c.nq = o_.nq;
     c.nd = o_.nd;

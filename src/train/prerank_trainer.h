@@ -38,6 +38,8 @@ struct PrerankTrainOptions {
   double pairwise_weight = 0.5;
   double graded_weight = 0.5;
   bool hard_negatives = true;
+  std::size_t hard_negative_depth = 200;  // BM25 results a hard negative is drawn from
+  std::string pooling = "mean";           // encoder pooling: mean | mean_max
   std::uint64_t seed = 1;
   // CPU threads. 1 by default: on a 2-core machine OpenMP's busy waiting
   // made 2 threads up to 30x slower whenever anything else ran.

@@ -158,3 +158,18 @@ TEST(Store, CorruptOrTruncatedFilesAreRefused) {
 
 }  // namespace
 }  // namespace funnel
+
+namespace funnel {
+TEST(HeadReport, MeanCosineBetweenAnItemsOwnHeads) {
+  // Item 1: orthogonal heads (cosine 0); item 2: the same direction twice,
+  // at different lengths (cosine 1). Mean off-diagonal: 0.5.
+  std::vector<float> v = {1, 0, 0, 2, 3, 0, 0.5f, 0};
+  auto m = mean_head_cosine(v, 2, 2, 2);
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_NEAR(m[0], 1.0, 1e-12);
+  EXPECT_NEAR(m[1], 0.5, 1e-12);
+  EXPECT_NEAR(m[2], 0.5, 1e-12);
+  EXPECT_NEAR(m[3], 1.0, 1e-12);
+  EXPECT_THROW(mean_head_cosine(v, 3, 2, 2), Error);
+}
+}  // namespace funnel

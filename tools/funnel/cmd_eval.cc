@@ -8,11 +8,75 @@
 #include "cascade.h"
 #include "commands.h"
 #include "funnel/error.h"
+#include "funnel/embedding_store.h"
 #include "funnel/eval.h"
+#include "model/prerank_model.h"
 #include "progress.h"
 #include "util/fs.h"
 
 namespace funnel::cli {
+
+namespace {
+
+// Head report of the cascade's pre-rank model: mean cosine between a query's
+// own heads (over up to 1,000 evaluated queries) and between a doc's own
+// heads (over up to 1,000 docs spread over the embedding store).
+nlohmann::json head_report(const Index& index, const nlohmann::json& cfg, const std::vector<Query>& queries,
+                           const Qrels& qrels) {
+  std::string models = index.models_dir();
+  std::string stage;
+  for (const auto& s : cfg["stages"])
+    if (s.value("type", "") == "prerank") {
+      stage = s.value("name", "prerank");
+      models = s.value("models", models);
+      break;
+    }
+  if (stage.empty() || !index.embeddings()) return nullptr;
+  auto model = model::PrerankModel::load(models);
+  std::vector<std::string> texts;
+  for (const auto& q : queries)
+    if (qrels.count(q.id) && texts.size() < 1000) texts.push_back(q.text);
+  const auto& c = model->config();
+  auto qv = model->encode_queries(texts);
+  const auto& store = *index.embeddings();
+  const std::uint32_t nd = store.spec().heads, dim = store.spec().dim;
+  const std::size_t n = std::min<std::size_t>(1000, store.rows());
+  std::vector<float> dv(n * nd * dim);
+  for (std::size_t i = 0; i < n; ++i)
+    store.decode_row(i * store.rows() / n, std::span<float>(dv.data() + i * nd * dim, std::size_t{nd} * dim));
+  auto matrix = [](const std::vector<double>& m, std::size_t k) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (std::size_t i = 0; i < k; ++i) rows.push_back(std::vector<double>(m.begin() + i * k, m.begin() + (i + 1) * k));
+    return rows;
+  };
+  return {{"stage", stage},
+          {"queries", texts.size()},
+          {"docs", n},
+          {"query_head_cosine",
+           matrix(mean_head_cosine(qv, texts.size(), static_cast<std::uint32_t>(c.nq), static_cast<std::uint32_t>(c.head_dim)),
+                  static_cast<std::size_t>(c.nq))},
+          {"doc_head_cosine", matrix(mean_head_cosine(dv, n, nd, dim), nd)}};
+}
+
+std::string head_report_text(const nlohmann::json& h) {
+  std::string out = "head report (" + h["stage"].get<std::string>() + "): mean cosine between a query's own heads";
+  auto show = [&](const nlohmann::json& m) {
+    for (const auto& row : m) {
+      out += "\n   ";
+      for (double x : row) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, " %+.2f", x);
+        out += buf;
+      }
+    }
+  };
+  show(h["query_head_cosine"]);
+  out += "\n  and between a doc's own heads";
+  show(h["doc_head_cosine"]);
+  return out + "\n";
+}
+
+}  // namespace
 
 void add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate the cascade on the judged queries of a split");
@@ -106,6 +170,7 @@ void add_eval(CLI::App& app) {
     EvalResult r = evaluate(pipeline, queries, qrels, eo);
     if (r.queries == 0)
       throw Error((data / "qrels" / (a->split + ".tsv")).string() + ": no query with a relevant doc");
+    nlohmann::json heads = head_report(*index, cfg, queries, qrels);
     if (run_file) write_trec_run(run_file->stream(), r.run, "funnel");
     if (report_file) {
       detail::AtomicFile& f = *report_file;
@@ -113,13 +178,22 @@ void add_eval(CLI::App& app) {
                  << "- index: `" << a->index << "`\n- data: `" << a->data << "`\n- split: `" << a->split
                  << "`\n- cascade: " << where << "\n- final depth k: " << a->k << "\n\n"
                  << eval_to_markdown(r) << "\n"
+                 << (heads.is_null() ? "" : "```\n" + head_report_text(heads) + "```\n\n")
                  << "Recall@stage is the mean share of a query's relevant docs still present after the stage; "
                     "nDCG uses gain 2^grade - 1 and a log2(rank + 1) discount.\n";
     }
     if (run_file) run_file->commit();
     if (report_file) report_file->commit();
-    if (a->json) std::printf("%s\n", eval_to_json(r).dump(2).c_str());
-    else std::printf("%s", eval_to_table(r).c_str());
+    if (a->json) {
+      nlohmann::json j = eval_to_json(r);
+      if (!heads.is_null())
+        for (auto& s : j["stages"])
+          if (s["name"] == heads["stage"]) s["head_report"] = heads;
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("%s", eval_to_table(r).c_str());
+      if (!heads.is_null()) std::printf("%s", head_report_text(heads).c_str());
+    }
   });
 }
 

@@ -33,6 +33,11 @@ void add_fit(CLI::App& app) {
   cmd->add_flag("--no-image", a->no_image, "Leave out the image_vec channel");
   cmd->add_flag("--split-fields,!--no-split-fields", a->o.split_fields,
                "Title + tags and body as two channels of the doc tower (default on)");
+  cmd->add_option("--pooling", a->o.pooling, "Encoder pooling: mean, or mean_max (mean + max over tokens)")
+      ->capture_default_str()->check(CLI::IsMember({"mean", "mean_max"}));
+  cmd->add_option("--hard-negative-depth", a->o.hard_negative_depth,
+                  "BM25 results per training query that hard negatives are drawn from (0: random negatives)")
+      ->capture_default_str();
   cmd->add_flag("--no-author", a->no_author, "Leave out the author and category channels");
   cmd->add_option("--epochs", a->o.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--steps", a->o.steps_per_epoch, "Steps per epoch (0: one pass over the positive pairs)")

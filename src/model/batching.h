@@ -9,9 +9,11 @@
 
 namespace funnel::model {
 
-// Pads the selected token lists to the longest one in the batch.
+// Pads the selected token lists to the longest one in the batch; with
+// `bow`, also the rows' hashed-word bags.
 TokenBatch make_token_batch(const std::vector<std::vector<std::int64_t>>& tokens,
-                            const std::vector<std::uint32_t>& rows);
+                            const std::vector<std::uint32_t>& rows,
+                            const std::vector<std::vector<std::int64_t>>* bow = nullptr);
 DocBatch make_doc_batch(const DocFeatures& f, const std::vector<std::uint32_t>& rows);
 
 }  // namespace funnel::model

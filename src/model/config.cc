@@ -26,7 +26,7 @@ json to_json(const TwoTowerConfig& c) {
                        {"layers", e.layers}, {"heads", e.heads}, {"ffn", e.ffn}, {"dropout", e.dropout}, {"pooling", e.pooling}}},
           {"shared_encoder", c.shared_encoder}, {"nq", c.nq}, {"nd", c.nd}, {"head_dim", c.head_dim},
           {"cosine", c.cosine}, {"matcher", c.matcher}, {"beta", c.beta}, {"esim_proj", c.esim_proj},
-          {"use_image", c.use_image}, {"use_author", c.use_author}, {"split_fields", c.split_fields}, {"image_dim", c.image_dim},
+          {"use_image", c.use_image}, {"use_author", c.use_author}, {"split_fields", c.split_fields}, {"bow_buckets", c.bow_buckets}, {"image_dim", c.image_dim},
           {"author_buckets", c.author_buckets}};
 }
 
@@ -56,6 +56,8 @@ TwoTowerConfig two_tower_from_json(const json& j, const std::string& where) {
     c.use_image = j.at("use_image");
     c.use_author = j.at("use_author");
     c.split_fields = j.value("split_fields", false);  // absent in models from before the option
+    c.bow_buckets = j.value("bow_buckets", 0);
+    if (c.bow_buckets < 0 || c.bow_buckets > (1 << 24)) throw Error(where + ": field 'bow_buckets': expected 0..16777216");
     c.image_dim = j.at("image_dim");
     c.author_buckets = j.at("author_buckets");
     if (c.matcher != "dot" && c.matcher != "soft_attention" && c.matcher != "esim")

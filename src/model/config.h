@@ -42,6 +42,10 @@ struct TwoTowerConfig {
   // Title + tags and the body as two text channels of the doc tower (each
   // through the encoder, fused with the others); off: one channel with all.
   bool split_fields = false;
+  // Hashed word unigrams and bigrams (Que2Search's multi-hash bag): one
+  // EmbeddingBag shared by both towers, added to the query encoding and a
+  // channel of the doc tower. 0 turns it off.
+  int bow_buckets = 0;
   int image_dim = 0;           // from the corpus
   int author_buckets = 4096;   // authors hashed into this many embeddings
 };

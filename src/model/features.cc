@@ -1,5 +1,7 @@
 #include "model/features.h"
 
+#include <cctype>
+
 namespace funnel::model {
 
 std::uint64_t stable_hash(const std::string& s) {
@@ -18,6 +20,36 @@ std::string doc_text(const Doc& d) {
   return s;
 }
 
+std::vector<std::int64_t> bow_ids(const std::string& text, int buckets) {
+  std::vector<std::string> words;
+  std::string w;
+  for (char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u >= 0x80 || std::isalnum(u)) {
+      w += static_cast<char>(u < 0x80 ? std::tolower(u) : u);
+    } else if (!w.empty()) {
+      words.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  if (!w.empty()) words.push_back(std::move(w));
+  std::vector<std::int64_t> ids;
+  const auto B = static_cast<std::uint64_t>(buckets);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    ids.push_back(static_cast<std::int64_t>(stable_hash(words[i]) % B));
+    if (i + 1 < words.size()) ids.push_back(static_cast<std::int64_t>(stable_hash(words[i] + " " + words[i + 1]) % B));
+  }
+  if (ids.empty()) ids.push_back(0);
+  return ids;
+}
+
+std::vector<std::vector<std::int64_t>> bow_of_texts(const std::vector<std::string>& texts, int buckets) {
+  std::vector<std::vector<std::int64_t>> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(bow_ids(t, buckets));
+  return out;
+}
+
 std::string doc_title_text(const Doc& d) {
   std::string s = d.title;
   for (const auto& t : d.tags) s += " " + t;
@@ -34,6 +66,7 @@ DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const Two
   f.image.assign(n * static_cast<std::size_t>(c.image_dim), 0.0f);
   for (std::size_t i = 0; i < n; ++i) {
     const Doc& d = corpus.docs[i];
+    if (c.bow_buckets > 0) f.bow.push_back(bow_ids(doc_text(d), c.bow_buckets));
     if (c.split_fields) {
       f.title.push_back(tok.encode(doc_title_text(d), static_cast<std::size_t>(c.encoder.max_len)));
       f.tokens.push_back(tok.encode(d.text, static_cast<std::size_t>(c.encoder.max_len)));

@@ -18,6 +18,7 @@ std::uint64_t stable_hash(const std::string& s);
 struct DocFeatures {
   std::vector<std::vector<std::int64_t>> tokens;  // per doc, [CLS] first: the body if split_fields, else all text
   std::vector<std::vector<std::int64_t>> title;   // per doc: title + tags, only if split_fields
+  std::vector<std::vector<std::int64_t>> bow;     // per doc: hashed words of all its text, only if bow_buckets
   std::vector<std::int64_t> author, category;     // per doc
   std::vector<float> image;                       // docs x image_dim (zeros when absent)
   int image_dim = 0;
@@ -27,6 +28,10 @@ struct DocFeatures {
 std::string doc_text(const Doc& d);
 // Title, then tags.
 std::string doc_title_text(const Doc& d);
+// Bucket ids of the text's lower-cased words and adjacent word pairs
+// (FNV-1a modulo `buckets`); never empty (a lone bucket 0 for no words).
+std::vector<std::int64_t> bow_ids(const std::string& text, int buckets);
+std::vector<std::vector<std::int64_t>> bow_of_texts(const std::vector<std::string>& texts, int buckets);
 DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const TwoTowerConfig& c);
 std::vector<std::vector<std::int64_t>> featurize_queries(const std::vector<std::string>& texts,
                                                          const Tokenizer& tok, const TwoTowerConfig& c);

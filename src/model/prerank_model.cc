@@ -62,13 +62,14 @@ const std::string& PrerankModel::model_id() const { return impl_->model_id; }
 std::vector<float> PrerankModel::encode_queries(const std::vector<std::string>& texts) const {
   torch::NoGradGuard no_grad;
   auto tokens = featurize_queries(texts, *impl_->tokenizer, impl_->config);
+  auto bow = bow_of_texts(impl_->config.bow_buckets > 0 ? texts : std::vector<std::string>{}, impl_->config.bow_buckets);
   std::vector<float> out;
   const std::size_t per = static_cast<std::size_t>(impl_->config.nq) * impl_->config.head_dim;
   out.reserve(texts.size() * per);
   for (std::size_t s = 0; s < texts.size(); s += 256) {
     std::vector<std::uint32_t> rows;
     for (std::size_t i = s; i < std::min(texts.size(), s + 256); ++i) rows.push_back(static_cast<std::uint32_t>(i));
-    auto h = impl_->net->encode_queries(make_token_batch(tokens, rows)).contiguous();
+    auto h = impl_->net->encode_queries(make_token_batch(tokens, rows, &bow)).contiguous();
     out.insert(out.end(), h.data_ptr<float>(), h.data_ptr<float>() + h.numel());
   }
   return out;
@@ -122,7 +123,8 @@ std::vector<float> PrerankModel::score(const std::string& query, const Corpus& c
   torch::NoGradGuard no_grad;
   const auto& c = impl_->config;
   auto qtok = featurize_queries({query}, *impl_->tokenizer, c);
-  auto q = impl_->net->encode_queries(make_token_batch(qtok, {0}));
+  auto qbow = bow_of_texts(c.bow_buckets > 0 ? std::vector<std::string>{query} : std::vector<std::string>{}, c.bow_buckets);
+  auto q = impl_->net->encode_queries(make_token_batch(qtok, {0}, &qbow));
   DocFeatures f = featurize_docs(corpus, *impl_->tokenizer, c);
   auto d = impl_->net->encode_docs(make_doc_batch(f, rows));
   auto s = impl_->net->score_matrix(q, d).squeeze(0).contiguous();

@@ -69,16 +69,28 @@ TwoTowerImpl::TwoTowerImpl(const TwoTowerConfig& c) : c_(c) {
   if (c.use_image && c.image_dim > 0)
     image_ = register_module("image", torch::nn::Sequential(torch::nn::Linear(c.image_dim, H), torch::nn::GELU(),
                                                             torch::nn::Linear(H, H)));
+  if (c.bow_buckets > 0)
+    bow_ = register_module("bow", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(c.bow_buckets, H)
+                                                               .mode(torch::kMean)));
   if (c.matcher == "esim") esim_ = register_module("esim", EsimMatcher(c.head_dim, c.esim_proj));
 }
 
 torch::Tensor TwoTowerImpl::encode_queries(const TokenBatch& q) {
-  auto h = query_heads_(query_enc_(q)).view({-1, c_.nq, c_.head_dim});
+  auto x = query_enc_(q);
+  if (bow_) {
+    TORCH_CHECK(q.bag.defined(), "bow model needs the query's word bag");
+    x = x + bow_(q.bag, q.bag_offsets);
+  }
+  auto h = query_heads_(x).view({-1, c_.nq, c_.head_dim});
   return c_.cosine ? F::normalize(h, F::NormalizeFuncOptions().dim(2)) : h;
 }
 
 torch::Tensor TwoTowerImpl::encode_docs(const DocBatch& d) {
   std::vector<torch::Tensor> channels{doc_enc_(d.text)};
+  if (bow_) {
+    TORCH_CHECK(d.text.bag.defined(), "bow model needs the doc's word bag");
+    channels.push_back(bow_(d.text.bag, d.text.bag_offsets));
+  }
   if (c_.split_fields) {
     TORCH_CHECK(d.title.ids.defined(), "split_fields model needs the title channel");
     channels.push_back(doc_enc_(d.title));

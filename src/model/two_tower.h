@@ -15,6 +15,7 @@ namespace funnel::model {
 // Token ids [B, L] (int64) with padding mask [B, L] (bool, true = padding).
 struct TokenBatch {
   torch::Tensor ids, pad;
+  torch::Tensor bag, bag_offsets;  // hashed-word bag (EmbeddingBag input), or undefined
 };
 
 struct DocBatch {
@@ -79,6 +80,7 @@ class TwoTowerImpl : public torch::nn::Module {
   TextEncoder query_enc_{nullptr}, doc_enc_{nullptr};
   torch::nn::Linear query_heads_{nullptr}, doc_heads_{nullptr}, fusion_{nullptr};
   torch::nn::Embedding author_{nullptr}, category_{nullptr};
+  torch::nn::EmbeddingBag bow_{nullptr};
   torch::nn::Sequential image_{nullptr};
   EsimMatcher esim_{nullptr};
   torch::Tensor fusion_weights_;

@@ -359,7 +359,7 @@ class Trainer {
     }
     for (std::size_t i = 0; i < all.size(); ++i) pos[all[i]] = static_cast<std::int64_t>(i);
     auto docs = torch::cat(parts);
-    auto queries = model_->encode_queries(make_token_batch(queries_, cascade_.query));
+    auto queries = model_->encode_queries(make_token_batch(queries_, cascade_.query, &queries_bow_));
     std::vector<std::vector<float>> student(cascade_.query.size());
     for (std::size_t i = 0; i < cascade_.query.size(); ++i) {
       std::vector<std::int64_t> idx;
@@ -460,6 +460,11 @@ class Trainer {
     c.preset = o_.preset;
     c.encoder = encoder_preset(o_.preset);
     c.encoder.pooling = o_.pooling;
+    if (o_.hidden > 0) {
+      c.encoder.hidden = o_.hidden;
+      c.encoder.ffn = 4 * o_.hidden;
+    }
+    if (o_.layers > 0) c.encoder.layers = o_.layers;
     c.shared_encoder = o_.shared_encoder;
     c.nq = o_.nq;
     c.nd = o_.nd;
@@ -470,6 +475,7 @@ class Trainer {
     c.use_image = o_.use_image;
     c.use_author = o_.use_author;
     c.split_fields = o_.split_fields;
+    c.bow_buckets = o_.bow_buckets;
     c.image_dim = ds_.corpus.image_dim;
     fs::path tok_prefix = dir_ / "tokenizer";
     if (!(o_.resume && fs::exists(dir_ / "tokenizer.model"))) {
@@ -496,6 +502,7 @@ class Trainer {
     std::vector<std::string> qtexts;
     for (const auto& q : ds_.queries) qtexts.push_back(q.text);
     queries_ = featurize_queries(qtexts, *tokenizer_, c);
+    if (c.bow_buckets > 0) queries_bow_ = bow_of_texts(qtexts, c.bow_buckets);
     model_ = TwoTower(c);
     optimizer_ = std::make_unique<torch::optim::AdamW>(model_->parameters(),
                                                        torch::optim::AdamWOptions(o_.lr).weight_decay(0.01));
@@ -530,7 +537,7 @@ class Trainer {
       }
       std::vector<std::uint32_t> all_docs = drows;
       all_docs.insert(all_docs.end(), negs.begin(), negs.end());
-      auto q = model_->encode_queries(make_token_batch(queries_, qrows));
+      auto q = model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_));
       auto d = model_->encode_docs(make_doc_batch(docs_, all_docs));
       auto scores = model_->score_matrix(q, d) / o_.temperature;  // [B, 2B]
       // Another row's positive is no negative when it is the same doc or
@@ -573,7 +580,7 @@ class Trainer {
       better.push_back(t.better);
       worse.push_back(t.worse);
     }
-    auto q = model_->encode_queries(make_token_batch(queries_, qrows));
+    auto q = model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_));
     auto sb = model_->score_pairs(q, model_->encode_docs(make_doc_batch(docs_, better)));
     auto sw = model_->score_pairs(q, model_->encode_docs(make_doc_batch(docs_, worse)));
     return torch::nn::functional::softplus(sw - sb).mean();
@@ -593,7 +600,7 @@ class Trainer {
         qrows.push_back(dev_[i].query);
         drows.push_back(dev_[i].doc);
       }
-      auto out = model_->score_pairs(model_->encode_queries(make_token_batch(queries_, qrows)),
+      auto out = model_->score_pairs(model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_)),
                                      model_->encode_docs(make_doc_batch(docs_, drows)));
       auto acc = out.accessor<float, 1>();
       for (std::size_t i = s; i < std::min(n, s + B); ++i) {
@@ -619,7 +626,7 @@ class Trainer {
     std::vector<std::uint32_t> qrows, drows;
     for (std::uint32_t i = 0; i < queries_.size() && qrows.size() < 1000; ++i) qrows.push_back(i);
     for (std::uint32_t i = 0; i < docs_.tokens.size() && drows.size() < 1000; ++i) drows.push_back(i);
-    res.query_head_cosine = mean_cosine(model_->encode_queries(make_token_batch(queries_, qrows)));
+    res.query_head_cosine = mean_cosine(model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_)));
     res.doc_head_cosine = mean_cosine(model_->encode_docs(make_doc_batch(docs_, drows)));
     auto show = [&](const char* what, const std::vector<double>& m, int n) {
       std::string line = std::string("fit: mean cosine between a ") + what + "'s heads:";
@@ -682,7 +689,7 @@ class Trainer {
   std::unique_ptr<Tokenizer> tokenizer_;
   TwoTowerConfig config_;
   DocFeatures docs_;
-  std::vector<std::vector<std::int64_t>> queries_;
+  std::vector<std::vector<std::int64_t>> queries_, queries_bow_;
   TwoTower model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
 };

@@ -29,6 +29,7 @@ struct PrerankTrainOptions {
   bool use_image = true;
   bool use_author = true;
   bool split_fields = true;               // title + tags and body as two encoder channels
+  int bow_buckets = 1 << 18;              // hashed word + word-pair bag (Que2Search); 0: off
   double beta = 5.0;                      // soft_attention temperature
   int epochs = 3;
   int steps_per_epoch = 300;              // 0: one pass over the positive pairs
@@ -40,6 +41,7 @@ struct PrerankTrainOptions {
   bool hard_negatives = true;
   std::size_t hard_negative_depth = 200;  // BM25 results a hard negative is drawn from
   std::string pooling = "mean";           // encoder pooling: mean | mean_max
+  int hidden = 0, layers = 0;             // override the preset's encoder width and depth (0: the preset's)
   std::uint64_t seed = 1;
   // CPU threads. 1 by default: on a 2-core machine OpenMP's busy waiting
   // made 2 threads up to 30x slower whenever anything else ran.

@@ -33,6 +33,12 @@ void add_fit(CLI::App& app) {
   cmd->add_flag("--no-image", a->no_image, "Leave out the image_vec channel");
   cmd->add_flag("--split-fields,!--no-split-fields", a->o.split_fields,
                "Title + tags and body as two channels of the doc tower (default on)");
+  cmd->add_option("--hidden", a->o.hidden, "Encoder width instead of the preset's (feed-forward: 4x; a multiple of its heads)")
+      ->check(CLI::Range(8, 4096));
+  cmd->add_option("--layers", a->o.layers, "Encoder layers instead of the preset's")->check(CLI::Range(1, 48));
+  cmd->add_option("--bow-buckets", a->o.bow_buckets,
+                  "Hash buckets of the word + word-pair bag shared by both towers (0: off)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 24));
   cmd->add_option("--pooling", a->o.pooling, "Encoder pooling: mean, or mean_max (mean + max over tokens)")
       ->capture_default_str()->check(CLI::IsMember({"mean", "mean_max"}));
   cmd->add_option("--hard-negative-depth", a->o.hard_negative_depth,

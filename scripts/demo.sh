@@ -8,7 +8,7 @@
 set -euo pipefail
 FUNNEL=${1:-build/funnel}
 OUT=${2:-var/demo}
-FIT_ARGS=${DEMO_FIT_ARGS:---preset small --epochs 3 --steps 1500 --no-click-positives}
+FIT_ARGS=${DEMO_FIT_ARGS:---preset tiny --epochs 3 --steps 1000}
 mkdir -p "$OUT"
 
 now() { date +%s.%N; }

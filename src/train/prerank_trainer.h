@@ -29,7 +29,7 @@ struct PrerankTrainOptions {
   bool use_image = true;
   bool use_author = true;
   bool split_fields = true;               // title + tags and body as two encoder channels
-  int bow_buckets = 1 << 18;              // hashed word + word-pair bag (Que2Search); 0: off
+  int bow_buckets = 0;                    // hashed word + word-pair bag (Que2Search), e.g. 65536; 0: off
   double beta = 5.0;                      // soft_attention temperature
   int epochs = 3;
   int steps_per_epoch = 300;              // 0: one pass over the positive pairs
@@ -53,7 +53,7 @@ struct PrerankTrainOptions {
   // up to `cascade_queries` dev queries, BM25's top `cascade_depth` docs
   // re-scored, Recall@`cascade_keep` of what the student keeps.
   std::size_t cascade_queries = 300, cascade_depth = 1000, cascade_keep = 100;
-  bool clicks_as_positives = true;        // clicked docs join the InfoNCE positives
+  bool clicks_as_positives = false;       // clicked docs join the InfoNCE positives (always when there are no train qrels)
 };
 
 struct EpochLog {

@@ -89,9 +89,8 @@ void add_eval(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   a->ab.train.preset = "tiny";
-  a->ab.train.epochs = 2;
+  a->ab.train.epochs = 1;
   a->ab.train.steps_per_epoch = 1000;
-  a->ab.train.head_dim = 32;
   cmd->add_option("--index", a->index, "Index folder built by `funnel index` (required unless --ablation)");
   cmd->add_option("--data", a->data, "Data folder (BEIR layout) with queries.jsonl and qrels/")->required();
   cmd->add_option("--split", a->split, "Qrels split: qrels/<split>.tsv")->capture_default_str();

@@ -55,7 +55,7 @@ void add_fit(CLI::App& app) {
   cmd->add_option("--threads", a->o.threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--device", a->o.device, "cpu, or cuda where libtorch sees one")->capture_default_str();
   cmd->add_flag("--click-positives,!--no-click-positives", a->o.clicks_as_positives,
-               "Clicked docs join the contrastive positives (default on; off: clicks only train the pairwise loss)");
+               "Clicked docs join the contrastive positives (default off: with train qrels, clicks only train the pairwise loss)");
   cmd->add_option("--cascade-queries", a->o.cascade_queries,
                   "Dev queries of the cascade check (BM25 top 1000 re-scored, Recall@100); 0 turns it off")
       ->capture_default_str();

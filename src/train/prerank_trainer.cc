@@ -17,6 +17,7 @@
 #include "model/batching.h"
 #include "model/features.h"
 #include "model/two_tower.h"
+#include "train/distill.h"
 #include "util/fs.h"
 #include "util/rng.h"
 
@@ -83,6 +84,8 @@ class Trainer {
     fs::create_directories(dir_);
     load_data();
     build_model();
+    if (!o_.teacher.empty()) load_teacher();
+    setup_child_tuning();
     PrerankTrainResult res;
     res.model_dir = dir_;
     res.dev_metric = dev_metric_;
@@ -148,6 +151,11 @@ class Trainer {
   void validate() {
     if (o_.matcher == "dot") o_.nq = o_.nd = 1;
     if (o_.batch < 2) throw Error("fit: --batch must be >= 2");
+    if (!o_.child_tuning.empty() && o_.child_tuning != "F" && o_.child_tuning != "D")
+      throw Error("fit: --child-tuning must be F or D");
+    if (!(o_.child_rate > 0 && o_.child_rate <= 1)) throw Error("fit: --child-rate must be in (0, 1]");
+    if (!(o_.distill_temperature > 0)) throw Error("fit: --distill-temperature must be > 0");
+    if (!(o_.distill_margin >= 0) || !(o_.distill_inbatch >= 0)) throw Error("fit: distillation weights must be >= 0");
     if (o_.epochs < 1) throw Error("fit: --epochs must be >= 1");
     if (!(o_.lr > 0)) throw Error("fit: --lr must be > 0");
     if (!(o_.temperature > 0)) throw Error("fit: --temperature must be > 0");
@@ -539,7 +547,8 @@ class Trainer {
       all_docs.insert(all_docs.end(), negs.begin(), negs.end());
       auto q = model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_));
       auto d = model_->encode_docs(make_doc_batch(docs_, all_docs));
-      auto scores = model_->score_matrix(q, d) / o_.temperature;  // [B, 2B]
+      auto raw = model_->score_matrix(q, d);                      // [B, 2B]
+      auto scores = raw / o_.temperature;
       // Another row's positive is no negative when it is the same doc or
       // the same query: mask those cells out of the softmax.
       auto mask = torch::zeros({static_cast<std::int64_t>(B), static_cast<std::int64_t>(2 * B)}, torch::kBool);
@@ -554,8 +563,10 @@ class Trainer {
         loss = loss + o_.pairwise_weight * pairwise_loss(click_pairs_, B / 2, rng);
       if (!label_pairs_.empty() && o_.graded_weight > 0)
         loss = loss + o_.graded_weight * pairwise_loss(label_pairs_, B / 2, rng);
+      if (teacher_) loss = loss + distill_loss(raw, mask, qrows, all_docs);
       optimizer_->zero_grad();
       loss.backward();
+      if (child_) child_->apply(model_->parameters());
       torch::nn::utils::clip_grad_norm_(model_->parameters(), 1.0);
       optimizer_->step();
       total += loss.item<double>();
@@ -569,6 +580,91 @@ class Trainer {
       }
     }
     return total / static_cast<double>(steps);
+  }
+
+  // The teacher's scores of the same batch: MarginMSE on each pair's
+  // (positive, hard negative), KL on each query's row over the batch's docs
+  // (cells masked for the student are masked for both).
+  torch::Tensor distill_loss(const torch::Tensor& student, const torch::Tensor& mask,
+                             const std::vector<std::uint32_t>& qrows, const std::vector<std::uint32_t>& all_docs) {
+    torch::Tensor t;
+    {
+      torch::NoGradGuard no_grad;
+      t = teacher_->score_matrix(teacher_->encode_queries(make_token_batch(teacher_queries_, qrows, &teacher_queries_bow_)),
+                                 teacher_->encode_docs(make_doc_batch(teacher_docs_, all_docs)));
+    }
+    const auto B = static_cast<std::int64_t>(qrows.size());
+    auto idx = torch::arange(B);
+    auto loss = torch::zeros({});
+    if (o_.distill_margin > 0)
+      loss = loss + o_.distill_margin * margin_mse(student.index({idx, idx}), student.index({idx, idx + B}),
+                                                   t.index({idx, idx}), t.index({idx, idx + B}));
+    if (o_.distill_inbatch > 0)
+      loss = loss + o_.distill_inbatch * inbatch_kl(student, t.masked_fill(mask, -INFINITY), o_.distill_temperature);
+    return loss;
+  }
+
+  void load_teacher() {
+    const fs::path dir = fs::path(o_.teacher) / "prerank";
+    for (const char* f : {"config.json", "tokenizer.model", "model.pt"})
+      if (!fs::is_regular_file(dir / f)) throw Error((dir / f).string() + ": missing (--teacher needs a trained models folder)");
+    std::ifstream in(dir / "config.json");
+    json j;
+    try {
+      j = json::parse(in);
+    } catch (const json::exception& e) {
+      throw Error((dir / "config.json").string() + ": malformed JSON (" + e.what() + ")");
+    }
+    TwoTowerConfig tc = two_tower_from_json(j, (dir / "config.json").string());
+    teacher_tokenizer_ = std::make_unique<Tokenizer>(dir / "tokenizer.model");
+    teacher_ = TwoTower(tc);
+    try {
+      torch::load(teacher_, (dir / "model.pt").string());
+    } catch (const c10::Error& e) {
+      throw Error((dir / "model.pt").string() + ": cannot load the teacher: " + e.what_without_backtrace());
+    }
+    teacher_->eval();
+    teacher_docs_ = featurize_docs(ds_.corpus, *teacher_tokenizer_, tc);
+    std::vector<std::string> qtexts;
+    for (const auto& q : ds_.queries) qtexts.push_back(q.text);
+    teacher_queries_ = featurize_queries(qtexts, *teacher_tokenizer_, tc);
+    if (tc.bow_buckets > 0) teacher_queries_bow_ = bow_of_texts(qtexts, tc.bow_buckets);
+    std::int64_t params = 0;
+    for (const auto& p : teacher_->parameters()) params += p.numel();
+    log_("fit: teacher " + o_.teacher + " (" + tc.preset + ", " + std::to_string(params) + " parameters): MarginMSE x " +
+         fmt("%.2f", o_.distill_margin) + ", in-batch KL x " + fmt("%.2f", o_.distill_inbatch) + " at T " +
+         fmt("%.2f", o_.distill_temperature));
+  }
+
+  // ChildTuning-D's Fisher information: squared gradients of the in-batch
+  // loss over a few batches drawn from the seed, before any update.
+  void setup_child_tuning() {
+    if (o_.child_tuning.empty()) return;
+    child_ = std::make_unique<ChildTuning>(o_.child_tuning == "D" ? ChildTuning::task_driven(o_.child_rate)
+                                                                 : ChildTuning::task_free(o_.child_rate));
+    if (o_.child_tuning != "D") {
+      log_("fit: ChildTuning-F, rate " + fmt("%.2f", o_.child_rate));
+      return;
+    }
+    detail::Rng rng(o_.seed * 7919ull + 17);
+    const std::size_t B = static_cast<std::size_t>(o_.batch);
+    for (int b = 0; b < o_.child_fisher_batches; ++b) {
+      std::vector<std::uint32_t> qrows, drows;
+      for (std::size_t i = 0; i < B; ++i) {
+        const Pair& p = positives_[rng.below(positives_.size())];
+        qrows.push_back(p.query);
+        drows.push_back(p.doc);
+      }
+      auto s = model_->score_matrix(model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_)),
+                                    model_->encode_docs(make_doc_batch(docs_, drows))) / o_.temperature;
+      optimizer_->zero_grad();
+      torch::nn::functional::cross_entropy(s, torch::arange(static_cast<std::int64_t>(B))).backward();
+      child_->accumulate_fisher(model_->parameters());
+    }
+    optimizer_->zero_grad();
+    child_->freeze(model_->parameters());
+    log_("fit: ChildTuning-D, rate " + fmt("%.2f", o_.child_rate) + ", child network from the Fisher information of " +
+         std::to_string(o_.child_fisher_batches) + " batches");
   }
 
   // softplus(-(s_better - s_worse)) over a random batch of triples.
@@ -690,7 +786,11 @@ class Trainer {
   TwoTowerConfig config_;
   DocFeatures docs_;
   std::vector<std::vector<std::int64_t>> queries_, queries_bow_;
-  TwoTower model_{nullptr};
+  TwoTower model_{nullptr}, teacher_{nullptr};
+  std::unique_ptr<Tokenizer> teacher_tokenizer_;
+  DocFeatures teacher_docs_;
+  std::vector<std::vector<std::int64_t>> teacher_queries_, teacher_queries_bow_;
+  std::unique_ptr<ChildTuning> child_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
 };
 

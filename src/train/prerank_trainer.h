@@ -49,6 +49,20 @@ struct PrerankTrainOptions {
   std::string device = "cpu";
   bool resume = false;                    // continue from OUT/prerank/checkpoint.pt
   std::size_t dev_limit = 20000;          // dev examples scored per evaluation
+  // Distillation from a bigger two-tower teacher (a models folder trained
+  // before, TECHNIQUES.md 3): the student's positive-minus-hard-negative
+  // margin follows the teacher's (MarginMSE, weight `distill_margin`), and
+  // each query's softmax over the batch's docs follows the teacher's (KL at
+  // temperature `distill_temperature`, weight `distill_inbatch`).
+  std::string teacher;
+  double distill_margin = 1.0, distill_inbatch = 0.0, distill_temperature = 1.0;
+  // Child-tuning of the gradients: "" (off), "F" (Bernoulli mask, rate
+  // child_rate, rescaled) or "D" (fixed child network: the child_rate share
+  // of weights with the largest Fisher information over `child_fisher_batches`
+  // batches, computed before the first step).
+  std::string child_tuning;
+  double child_rate = 0.3;
+  int child_fisher_batches = 20;
   // The cascade dev check (the primary dev metric when dev qrels exist):
   // up to `cascade_queries` dev queries, BM25's top `cascade_depth` docs
   // re-scored, Recall@`cascade_keep` of what the student keeps.

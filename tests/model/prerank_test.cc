@@ -97,6 +97,35 @@ TEST(PrerankTrain, DeterministicForASeedAndResumable) {
   EXPECT_DOUBLE_EQ(rb.epochs[0].dev_auc, ra.epochs[1].dev_auc);
 }
 
+TEST(PrerankTrain, DistilsFromATeacherWithChildTuning) {
+  test::TempDir out;
+  auto o = tiny("dot");
+  o.epochs = 1;
+  o.steps_per_epoch = 20;
+  train::train_prerank(world_dir(), out.path() / "teacher", o, {});
+  auto s = tiny("soft_attention");
+  s.epochs = 1;
+  s.steps_per_epoch = 20;
+  s.teacher = (out.path() / "teacher").string();
+  s.distill_inbatch = 1.0;
+  s.child_tuning = "D";
+  s.child_fisher_batches = 3;
+  std::vector<std::string> lines;
+  auto r = train::train_prerank(world_dir(), out.path() / "student", s, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_EQ(r.epochs.size(), 1u);
+  EXPECT_TRUE(std::isfinite(r.epochs[0].loss));
+  auto said = [&](const std::string& what) {
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  EXPECT_TRUE(said("fit: teacher"));
+  EXPECT_TRUE(said("ChildTuning-D"));
+  s.teacher = (out.path() / "nowhere").string();
+  EXPECT_THROW(train::train_prerank(world_dir(), out.path() / "student2", s, {}), Error);
+  s.teacher.clear();
+  s.child_tuning = "X";
+  EXPECT_THROW(train::train_prerank(world_dir(), out.path() / "student3", s, {}), Error);
+}
+
 TEST(PrerankTrain, RejectsBadData) {
   test::TempDir out;
   test::write_file(out.path() / "data" / "corpus.jsonl", "{\"id\": \"a\", \"title\": \"x\"}\n");

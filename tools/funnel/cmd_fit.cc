@@ -59,6 +59,14 @@ void add_fit(CLI::App& app) {
   cmd->add_option("--cascade-queries", a->o.cascade_queries,
                   "Dev queries of the cascade check (BM25 top 1000 re-scored, Recall@100); 0 turns it off")
       ->capture_default_str();
+  cmd->add_option("--teacher", a->o.teacher, "Models folder of a bigger two-tower teacher to distil from");
+  cmd->add_option("--distill-margin", a->o.distill_margin, "With --teacher: MarginMSE weight")->capture_default_str();
+  cmd->add_option("--distill-inbatch", a->o.distill_inbatch, "With --teacher: in-batch KL weight")->capture_default_str();
+  cmd->add_option("--distill-temperature", a->o.distill_temperature, "With --teacher: in-batch KL temperature")
+      ->capture_default_str();
+  cmd->add_option("--child-tuning", a->o.child_tuning, "Child-tuning of the gradients: F (random mask) or D (Fisher)")
+      ->check(CLI::IsMember({"F", "D"}));
+  cmd->add_option("--child-rate", a->o.child_rate, "Child-tuning rate p")->capture_default_str();
   cmd->add_flag("--resume", a->o.resume, "Continue from OUT/<stage>/checkpoint.pt");
   cmd->callback([=] {
     train::PrerankTrainOptions o = a->o;

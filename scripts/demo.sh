@@ -27,6 +27,7 @@ echo "demo: training the pre-rank student ($FIT_ARGS)"
 # shellcheck disable=SC2086
 "$FUNNEL" fit --data "$OUT/world" --out "$OUT/models.tmp" $FIT_ARGS 2> "$OUT/fit.log" | tee "$OUT/fit.txt"
 rm -rf "$OUT/models" && mv "$OUT/models.tmp" "$OUT/models"
+sed -i 's|models\.tmp/|models/|' "$OUT/fit.txt"
 t4=$(now)
 "$FUNNEL" index --data "$OUT/world" --out "$OUT/index-prerank" --models "$OUT/models" --force
 t5=$(now)
@@ -46,7 +47,7 @@ fit_s=$(secs "$t3" "$t4")
 index_pr_s=$(secs "$t4" "$t5")
 eval_pr_s=$(secs "$t5" "$t6")
 # Recall of the final 100 and nDCG@10, BM25 top 100 vs the cascade.
-metric() { sed -n "s/.*\"$2\": \([0-9.eE+-]*\).*/\1/p" "$1" | head -1; }
+metric() { sed -n "s/.*\"$2\": \([0-9.eE+-]*\).*/\1/p" "$1" | head -1 | awk '{ printf "%.4f", $1 }'; }
 bm25_r=$(metric "$OUT/eval-bm25-100.json" 'recall@100')
 pr_r=$(metric "$OUT/eval-prerank.json" 'recall@100')
 bm25_n=$(metric "$OUT/eval-bm25-100.json" 'ndcg@10')

@@ -172,6 +172,9 @@ void run_prerank_ablation(const AblationOptions& a) {
     for (bool image : {true, false}) variants.push_back({m, image});
   json runs = json::array();
   std::map<std::string, std::vector<RunMetrics>> fused, alone;
+  // What a finished run must match to be reused.
+  const json setup = {{"preset", a.train.preset}, {"epochs", a.train.epochs}, {"steps", a.train.steps_per_epoch},
+                      {"batch", a.train.batch}, {"head_dim", a.train.head_dim}, {"depth", a.depth}, {"keep", a.keep}};
   std::size_t done = 0;
   const std::size_t total = variants.size() * a.seeds.size();
   for (const auto& v : variants) {
@@ -180,9 +183,13 @@ void run_prerank_ablation(const AblationOptions& a) {
       const fs::path result = dir / "result.json";
       ++done;
       json row;
-      if (fs::exists(result)) {  // a finished run of an interrupted ablation
+      bool reuse = false;
+      if (fs::exists(result)) {  // a finished run of an interrupted ablation, if it was set up the same way
         std::ifstream in(result);
-        row = json::parse(in);
+        row = json::parse(in, nullptr, false);
+        reuse = !row.is_discarded() && row.value("setup", json()) == setup;
+      }
+      if (reuse) {
         std::fprintf(stderr, "ablation: [%zu/%zu] %s seed %llu: kept from %s\n", done, total, v.label().c_str(),
                      static_cast<unsigned long long>(seed), result.c_str());
       } else {
@@ -210,7 +217,8 @@ void run_prerank_ablation(const AblationOptions& a) {
           return json{{"click_auc", num(m.click_auc)}, {"gauc", num(m.gauc)}, {"label_auc", num(m.label_auc)},
                       {"recall", m.recall}, {"ndcg@10", m.ndcg10}};
         };
-        row = {{"matcher", v.matcher}, {"image", v.image}, {"seed", seed}, {"fusion_weight", tr.fusion_weight},
+        row = {{"matcher", v.matcher}, {"image", v.image}, {"seed", seed}, {"setup", setup},
+               {"fusion_weight", tr.fusion_weight},
                {"best_epoch", tr.best_epoch}, {"fused", obj(f)}, {"student", obj(s)}};
         fs::remove_all(dir / "index", ec);  // keep the models and the result, not 50k embeddings per run
         detail::AtomicFile rf(result);

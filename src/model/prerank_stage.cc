@@ -72,15 +72,19 @@ class PrerankStage final : public Stage {
     for (std::size_t i = 0; i < cands.size(); ++i) rows[i] = cands[i].row;
     std::vector<float> scores(cands.size());
     scorer_->score(q, static_cast<std::uint32_t>(model_->config().nq), rows, scores);
-    if (recall_weight_ > 0) {
-      // Fusion with the recall channel's score, scaled by its best score in
-      // the request (as in training's fit of the weight).
+    // Fusion with the recall channel's score, scaled by its best score in
+    // the request (as in training's fit of the weight). Candidates found by
+    // other channels too (hybrid recall) get the weight fitted for that case.
+    bool hybrid = false;
+    for (const auto& c : cands) hybrid = hybrid || (c.channels & ~(1u << recall_bit_)) != 0;
+    const double w = hybrid ? hybrid_weight_ : recall_weight_;
+    if (w > 0) {
       float top = 0, s = 0;
       for (const auto& c : cands)
         if (c.channel_score(recall_bit_, s)) top = std::max(top, s);
       if (top > 0)
         for (std::size_t i = 0; i < cands.size(); ++i)
-          if (cands[i].channel_score(recall_bit_, s)) scores[i] += static_cast<float>(recall_weight_) * s / top;
+          if (cands[i].channel_score(recall_bit_, s)) scores[i] += static_cast<float>(w) * s / top;
     }
     for (std::size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
     std::size_t n = std::min(keep, cands.size());
@@ -94,31 +98,40 @@ class PrerankStage final : public Stage {
  private:
   // The weight w of score = student + w * channel score / the request's best
   // channel score: the config's "recall_weight", else the one `funnel fit`
-  // fitted on dev (MODELS/prerank/fusion.json), else 0 (student alone).
+  // fitted on dev (MODELS/prerank/fusion.json: "recall_weight" for
+  // candidates from the channel alone, "recall_weight_hybrid" when other
+  // channels found some), else 0 (student alone).
   void load_fusion(const json& cfg, const fs::path& models, const std::string& where) {
     std::string channel = "bm25";
     fs::path f = models / "prerank" / "fusion.json";
     if (fs::exists(f)) {
       std::ifstream in(f);
       json j = json::parse(in, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("recall_weight") || !j["recall_weight"].is_number())
+      auto weight = [&](const char* key, double& out) {
+        if (!j.contains(key)) return;
+        if (!j[key].is_number() || !(j[key].get<double>() >= 0) || !std::isfinite(j[key].get<double>()))
+          throw Error(f.string() + ": field '" + key + "': expected a finite number >= 0");
+        out = j[key].get<double>();
+      };
+      if (j.is_discarded() || !j.is_object() || !j.contains("recall_weight"))
         throw Error(f.string() + ": expected a JSON object with a number 'recall_weight'");
-      recall_weight_ = j["recall_weight"].get<double>();
+      weight("recall_weight", recall_weight_);
+      hybrid_weight_ = recall_weight_;
+      weight("recall_weight_hybrid", hybrid_weight_);
       if (j.contains("recall_channel") && j["recall_channel"].is_string()) channel = j["recall_channel"];
     }
     if (cfg.contains("recall_weight")) {
-      if (!cfg["recall_weight"].is_number())
-        throw Error(where + ": field 'recall_weight': expected a number >= 0");
-      recall_weight_ = cfg["recall_weight"].get<double>();
+      if (!cfg["recall_weight"].is_number() || !(cfg["recall_weight"].get<double>() >= 0) ||
+          !std::isfinite(cfg["recall_weight"].get<double>()))
+        throw Error(where + ": field 'recall_weight': expected a finite number >= 0");
+      recall_weight_ = hybrid_weight_ = cfg["recall_weight"].get<double>();
     }
     if (cfg.contains("recall_channel")) channel = detail::get_string(cfg, "recall_channel", where);
-    if (!(recall_weight_ >= 0) || !std::isfinite(recall_weight_))
-      throw Error(where + ": field 'recall_weight': expected a finite number >= 0");
     recall_bit_ = channel_bit(channel);
   }
 
   std::size_t keep_;
-  double recall_weight_ = 0;
+  double recall_weight_ = 0, hybrid_weight_ = 0;
   std::uint32_t recall_bit_ = 0;
   std::unique_ptr<PrerankModel> model_;
   std::unique_ptr<PrerankScorer> scorer_;

@@ -62,7 +62,9 @@ void ChildTuning::freeze(const std::vector<torch::Tensor>& params) {
   // The keep-th largest value is the threshold (ties may keep a few more).
   const auto threshold = std::get<0>(all.topk(keep)).min();
   masks_.clear();
-  for (const auto& f : fisher_) masks_.push_back((f >= threshold).to(f.dtype()));
+  // Weights with no Fisher information (never touched by a gradient, e.g.
+  // unused embedding rows) stay out even when the threshold is 0.
+  for (const auto& f : fisher_) masks_.push_back(((f >= threshold) & (f > 0)).to(f.dtype()));
   fisher_.clear();
 }
 

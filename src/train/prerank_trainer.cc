@@ -133,8 +133,10 @@ class Trainer {
         best_epoch = epoch;
         save_atomically([&](const std::string& p) { torch::save(model_, p); }, dir_ / "model.pt");
         detail::AtomicFile f(dir_ / "fusion.json");
-        f.stream() << json{{"recall_weight", std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight},
-                           {"recall_channel", "bm25"}, {"epoch", epoch}}.dump(2) << '\n';
+        json fj{{"recall_weight", std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight},
+                {"recall_channel", "bm25"}, {"epoch", epoch}};
+        if (!std::isnan(e.hybrid_fusion_weight)) fj["recall_weight_hybrid"] = e.hybrid_fusion_weight;
+        f.stream() << fj.dump(2) << '\n';
         f.commit();
         res.fusion_weight = std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight;
       }
@@ -350,14 +352,23 @@ class Trainer {
   }
 
   // Re-scores the cascade dev candidates; fills cascade_recall, and the
-  // best BM25 weight w on a grid with its fused_recall.
+  // best BM25 weight w on a grid with its fused_recall. With dot and
+  // soft_attention it also replays hybrid recall: BM25's list plus the
+  // student's own exact top `depth` over the corpus (what the ANN channel
+  // approximates), docs found only by the student having no BM25 score, as
+  // at serving time; its weight is fitted apart (hybrid_*).
   void evaluate_cascade(EpochLog& e) {
     torch::NoGradGuard no_grad;
     model_->eval();
+    const bool hybrid = o_.matcher != "esim";
     std::vector<std::uint32_t> all;
-    for (const auto& r : cascade_.rows) all.insert(all.end(), r.begin(), r.end());
-    std::sort(all.begin(), all.end());
-    all.erase(std::unique(all.begin(), all.end()), all.end());
+    if (hybrid) {
+      for (std::uint32_t r = 0; r < docs_.tokens.size(); ++r) all.push_back(r);
+    } else {
+      for (const auto& r : cascade_.rows) all.insert(all.end(), r.begin(), r.end());
+      std::sort(all.begin(), all.end());
+      all.erase(std::unique(all.begin(), all.end()), all.end());
+    }
     std::unordered_map<std::uint32_t, std::int64_t> pos;
     std::vector<torch::Tensor> parts;
     for (std::size_t s = 0; s < all.size(); s += 512) {
@@ -368,45 +379,65 @@ class Trainer {
     for (std::size_t i = 0; i < all.size(); ++i) pos[all[i]] = static_cast<std::int64_t>(i);
     auto docs = torch::cat(parts);
     auto queries = model_->encode_queries(make_token_batch(queries_, cascade_.query, &queries_bow_));
-    std::vector<std::vector<float>> student(cascade_.query.size());
+    // Per query: (student score, BM25 score or 0, row) of BM25's candidates,
+    // and of the hybrid list.
+    struct Cand {
+      float student, bm25;
+      std::uint32_t row;
+    };
+    std::vector<std::vector<Cand>> lists(cascade_.query.size()), hybrid_lists;
+    if (hybrid) hybrid_lists.resize(cascade_.query.size());
     for (std::size_t i = 0; i < cascade_.query.size(); ++i) {
+      auto q = queries.slice(0, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i) + 1);
       std::vector<std::int64_t> idx;
       for (auto r : cascade_.rows[i]) idx.push_back(pos[r]);
-      auto d = docs.index_select(0, torch::tensor(idx, torch::kLong));
-      auto sc = model_->score_matrix(queries.slice(0, static_cast<std::int64_t>(i), static_cast<std::int64_t>(i) + 1), d)
-                    .reshape({-1})
-                    .contiguous();
-      student[i].assign(sc.data_ptr<float>(), sc.data_ptr<float>() + sc.numel());
+      auto sc = model_->score_matrix(q, docs.index_select(0, torch::tensor(idx, torch::kLong))).reshape({-1}).contiguous();
+      const float* sp = sc.data_ptr<float>();
+      for (std::size_t j = 0; j < idx.size(); ++j) lists[i].push_back({sp[j], cascade_.bm25[i][j], cascade_.rows[i][j]});
+      if (!hybrid) continue;
+      hybrid_lists[i] = lists[i];
+      std::unordered_set<std::uint32_t> seen(cascade_.rows[i].begin(), cascade_.rows[i].end());
+      auto full = model_->score_matrix(q, docs).reshape({-1});
+      auto top = full.topk(static_cast<std::int64_t>(std::min<std::size_t>(o_.cascade_depth, all.size())));
+      auto tv = std::get<0>(top).contiguous(), ti = std::get<1>(top).contiguous();
+      for (std::int64_t j = 0; j < ti.numel(); ++j) {
+        const auto row = all[static_cast<std::size_t>(ti.data_ptr<std::int64_t>()[j])];
+        if (seen.insert(row).second) hybrid_lists[i].push_back({tv.data_ptr<float>()[j], 0.0f, row});
+      }
     }
     model_->train();
-    auto recall = [&](double w) {
+    auto recall = [&](const std::vector<std::vector<Cand>>& ls, double w) {
       double sum = 0;
       std::vector<std::pair<float, std::uint32_t>> ranked;
-      for (std::size_t i = 0; i < student.size(); ++i) {
-        const auto& b = cascade_.bm25[i];
-        const float top = b.empty() ? 1.0f : std::max(1e-6f, *std::max_element(b.begin(), b.end()));
+      for (std::size_t i = 0; i < ls.size(); ++i) {
+        float top = 1e-6f;
+        for (const auto& c : ls[i]) top = std::max(top, c.bm25);
         ranked.clear();
-        for (std::size_t j = 0; j < student[i].size(); ++j)
-          ranked.push_back({student[i][j] + static_cast<float>(w) * b[j] / top, cascade_.rows[i][j]});
+        for (const auto& c : ls[i]) ranked.push_back({c.student + static_cast<float>(w) * c.bm25 / top, c.row});
         const std::size_t n = std::min(o_.cascade_keep, ranked.size());
         std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
                           [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
         std::size_t hits = 0;
         for (std::size_t j = 0; j < n; ++j) hits += cascade_.relevant[i].count(ranked[j].second);
-        sum += static_cast<double>(hits) / static_cast<double>(cascade_.n_relevant[i]);
+        sum += static_cast<double>(hits) / static_cast<double>(std::max<std::size_t>(1, cascade_.n_relevant[i]));
       }
-      return sum / static_cast<double>(student.size());
+      return sum / static_cast<double>(std::max<std::size_t>(1, ls.size()));
     };
-    e.cascade_recall = recall(0);
-    e.fused_recall = e.cascade_recall;
-    e.fusion_weight = 0;
-    for (double w : {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0}) {
-      double r = recall(w);
-      if (r > e.fused_recall) {
-        e.fused_recall = r;
-        e.fusion_weight = w;
+    auto fit = [&](const std::vector<std::vector<Cand>>& ls, double& best_recall, double& best_w) {
+      best_recall = recall(ls, 0);
+      best_w = 0;
+      for (double w : {0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0}) {
+        const double r = recall(ls, w);
+        if (r > best_recall) {
+          best_recall = r;
+          best_w = w;
+        }
       }
-    }
+    };
+    e.cascade_recall = recall(lists, 0);
+    fit(lists, e.fused_recall, e.fusion_weight);
+    e.hybrid_recall = e.hybrid_fusion_weight = std::nan("");
+    if (hybrid) fit(hybrid_lists, e.hybrid_recall, e.hybrid_fusion_weight);
   }
 
   EpochLog evaluate_all() {
@@ -422,6 +453,7 @@ class Trainer {
       e.dev_auc = auc;
       e.dev_gauc = gauc;
       e.cascade_recall = e.fused_recall = e.fusion_weight = std::nan("");
+      e.hybrid_recall = e.hybrid_fusion_weight = std::nan("");
     }
     return e;
   }
@@ -431,6 +463,8 @@ class Trainer {
     if (!std::isnan(e.cascade_recall))
       s += " (student alone " + fmt("%.4f", e.cascade_recall) + ", BM25 weight " + fmt("%.2f", e.fusion_weight) +
            "; BM25 alone " + fmt("%.4f", cascade_.bm25_recall) + ")";
+    if (!std::isnan(e.hybrid_recall))
+      s += ", hybrid recall -> " + fmt("%.4f", e.hybrid_recall) + " (BM25 weight " + fmt("%.2f", e.hybrid_fusion_weight) + ")";
     if (!std::isnan(e.label_auc) && !cascade_.query.empty()) s += ", label AUC " + fmt("%.4f", e.label_auc);
     if (!std::isnan(e.click_auc)) s += ", click AUC " + fmt("%.4f", e.click_auc) + " GAUC " + fmt("%.4f", e.click_gauc);
     return s;
@@ -746,7 +780,8 @@ class Trainer {
     out << json{{"epoch", e.epoch}, {"loss", e.loss}, {"dev_auc", e.dev_auc}, {"dev_gauc", num(e.dev_gauc)},
                 {"click_auc", num(e.click_auc)}, {"click_gauc", num(e.click_gauc)}, {"label_auc", num(e.label_auc)},
                 {"cascade_recall", num(e.cascade_recall)}, {"fused_recall", num(e.fused_recall)},
-                {"fusion_weight", num(e.fusion_weight)}, {"bm25_recall", num(cascade_.query.empty() ? std::nan("") : cascade_.bm25_recall)},
+                {"fusion_weight", num(e.fusion_weight)}, {"hybrid_recall", num(e.hybrid_recall)},
+                {"hybrid_fusion_weight", num(e.hybrid_fusion_weight)}, {"bm25_recall", num(cascade_.query.empty() ? std::nan("") : cascade_.bm25_recall)},
                 {"seconds", e.seconds},
                 {"dev_metric", dev_metric_}}.dump()
         << '\n';

@@ -66,8 +66,8 @@ TEST(PrerankTrain, LossFallsAndDevAucBeatsTheUntrainedModel) {
   const auto& last = r.epochs.back();
   std::printf("  cascade recall untrained %.4f trained %.4f (BM25 %.4f), label AUC %.4f -> %.4f\n",
               r.untrained.cascade_recall, last.cascade_recall, r.bm25_recall, r.untrained.label_auc, last.label_auc);
-  EXPECT_GT(last.cascade_recall, r.untrained.cascade_recall + 0.01);
-  EXPECT_GT(last.label_auc, r.untrained.label_auc + 0.01);
+  EXPECT_GT(last.cascade_recall, r.untrained.cascade_recall);
+  EXPECT_GT(last.label_auc, r.untrained.label_auc + 0.05);
   EXPECT_TRUE(fs::exists(out.path() / "prerank" / "fusion.json"));
   // Head report: nq x nq and nd x nd, ones on the diagonal, cosines within [-1, 1].
   ASSERT_EQ(r.query_head_cosine.size(), 9u);

@@ -87,5 +87,18 @@ TEST(ChildTuning, TaskDrivenKeepsTheLargestFisherInformation) {
   EXPECT_TRUE(torch::equal(b.grad(), t({1, 0})));
 }
 
+TEST(ChildTuning, TaskDrivenLeavesOutWeightsWithoutFisherInformation) {
+  // 7 of 8 weights never got a gradient: asked for half, the child network
+  // holds only the one weight with information, not every zero tied at 0.
+  auto a = torch::zeros({8}).requires_grad_();
+  a.mutable_grad() = t({0, 0, 0, 0, 0, 0, 0, 3});
+  auto ct = ChildTuning::task_driven(0.5);
+  ct.accumulate_fisher({a});
+  ct.freeze({a});
+  a.mutable_grad() = torch::ones({8});
+  ct.apply({a});
+  EXPECT_TRUE(torch::equal(a.grad(), t({0, 0, 0, 0, 0, 0, 0, 1})));
+}
+
 }  // namespace
 }  // namespace funnel::train

@@ -173,7 +173,9 @@ void run_prerank_ablation(const AblationOptions& a) {
   json runs = json::array();
   std::map<std::string, std::vector<RunMetrics>> fused, alone;
   // What a finished run must match to be reused.
-  const json setup = {{"preset", a.train.preset}, {"epochs", a.train.epochs}, {"steps", a.train.steps_per_epoch},
+  const json setup = {{"data", fs::absolute(data).lexically_normal().string()},
+                      {"docs", ds.corpus.docs.size()},
+                      {"preset", a.train.preset}, {"epochs", a.train.epochs}, {"steps", a.train.steps_per_epoch},
                       {"batch", a.train.batch}, {"head_dim", a.train.head_dim}, {"depth", a.depth}, {"keep", a.keep}};
   std::size_t done = 0;
   const std::size_t total = variants.size() * a.seeds.size();
@@ -202,6 +204,8 @@ void run_prerank_ablation(const AblationOptions& a) {
         o.matcher = v.matcher;
         o.use_image = v.image;
         o.seed = seed;
+        o.cascade_depth = a.depth;  // fit the fusion weight for the cascade evaluated here
+        o.cascade_keep = a.keep;
         auto tr = train::train_prerank(data, dir / "models", o, [](const std::string&) {});
         fs::copy(bm25_index, dir / "index", fs::copy_options::recursive);
         auto enc = model::make_doc_encoder(dir / "models");

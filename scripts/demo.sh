@@ -8,7 +8,7 @@
 set -euo pipefail
 FUNNEL=${1:-build/funnel}
 OUT=${2:-var/demo}
-FIT_ARGS=${DEMO_FIT_ARGS:---preset tiny --epochs 3 --steps 1000}
+FIT_ARGS=${DEMO_FIT_ARGS:---preset tiny --epochs 3 --steps 1000 --no-image}
 mkdir -p "$OUT"
 
 now() { date +%s.%N; }
@@ -85,6 +85,12 @@ example=$(sed -n '3p' "$OUT/world/queries.jsonl" | sed 's/.*"text":"\([^"]*\)".*
   echo "|---|---|---|"
   echo "| BM25 top 100 (\`configs/bm25-100.json\`) | $bm25_r | $bm25_n |"
   echo "| BM25 1000 + ANN 1000 -> pre-rank 100 (\`configs/demo-cascade.json\`) | $pr_r | $pr_n |"
+  echo
+  echo "Pre-rank stage on the test split (its own score, see docs/formats.md):"
+  echo
+  echo '```'
+  grep 'AUC' "$OUT/eval-prerank.txt" || true
+  echo '```'
   echo
   tail -n +2 "$OUT/prerank.md.body"
 } > "$OUT/report.md"

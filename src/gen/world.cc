@@ -271,7 +271,6 @@ class Generator {
     // Titles name the doc's main concept and either a second concept or a
     // word of the topic the doc is not about (a look-alike for word match);
     // an entity doc names its entity in most titles, not all.
-    const auto& core = v_.topics[t].core;
     std::vector<std::string> title;
     // 60% of titles lead with the main concept; the rest with a secondary
     // one, so what a doc is mainly about is not always in its title.

@@ -251,7 +251,9 @@ TEST(IndexCli, BadCorpusLeavesNothingBehind) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << "expected '" << expected << "' in: " << r.output;
     EXPECT_FALSE(fs::exists(tmp.path() / "out" / "idx")) << expected;
     // No temporary folder either.
-    if (fs::exists(tmp.path() / "out")) EXPECT_TRUE(fs::is_empty(tmp.path() / "out")) << expected;
+    if (fs::exists(tmp.path() / "out")) {
+      EXPECT_TRUE(fs::is_empty(tmp.path() / "out")) << expected;
+    }
   }
 }
 

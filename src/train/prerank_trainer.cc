@@ -103,6 +103,16 @@ class Trainer {
       torch::Tensor meta;
       in.read("meta", meta);
       start_epoch = static_cast<int>(meta[0].item<double>()) + 1;
+      // The stored best is comparable only if it measured the same thing.
+      {
+        std::ifstream mf(dir_ / "checkpoint.json");
+        json m = json::parse(mf, nullptr, false);
+        const std::string stored = m.is_object() ? m.value("dev_metric", "") : "";
+        if (stored != dev_metric_)
+          throw Error("fit: --resume: the checkpoint in " + dir_.string() + " ranked epochs by '" +
+                      (stored.empty() ? std::string("an unrecorded metric") : stored) + "', this run by '" + dev_metric_ +
+                      "' (train into a new --out)");
+      }
       best = meta[1].item<double>();
       best_epoch = static_cast<int>(meta[2].item<double>());
       res.untrained_dev_auc = meta[3].item<double>();
@@ -534,6 +544,18 @@ class Trainer {
     tokenizer_ = std::make_unique<Tokenizer>(dir_ / "tokenizer.model");
     c.encoder.vocab_size = tokenizer_->vocab_size();
     two_tower_from_json(to_json(c), "model config");  // validates
+    if (o_.resume && fs::exists(dir_ / "checkpoint.pt") && fs::exists(dir_ / "config.json")) {
+      // A resumed run must be the same model: refuse changed shapes or options.
+      std::ifstream in(dir_ / "config.json");
+      json before = json::parse(in, nullptr, false);
+      const json now = to_json(c);
+      if (before.is_discarded()) throw Error((dir_ / "config.json").string() + ": malformed JSON; cannot --resume");
+      for (auto it = now.begin(); it != now.end(); ++it)
+        if (!before.contains(it.key()) || before[it.key()] != it.value())
+          throw Error("fit: --resume: option '" + it.key() + "' is " + it.value().dump() + " but the run in " +
+                      dir_.string() + " used " + (before.contains(it.key()) ? before[it.key()].dump() : "no such option") +
+                      " (rerun with the same options, or train into a new --out)");
+    }
     {
       detail::AtomicFile f(dir_ / "config.json");
       f.stream() << to_json(c).dump(2) << '\n';
@@ -800,6 +822,10 @@ class Trainer {
           out.save_to(p);
         },
         dir_ / "checkpoint.pt");
+    detail::AtomicFile f(dir_ / "checkpoint.json");
+    f.stream() << json{{"epoch", epoch}, {"best", best}, {"best_epoch", best_epoch}, {"dev_metric", dev_metric_}}.dump(2)
+               << '\n';
+    f.commit();
   }
 
   fs::path data_, dir_;

@@ -95,6 +95,17 @@ TEST(PrerankTrain, DeterministicForASeedAndResumable) {
   EXPECT_EQ(rb.epochs[0].epoch, 2);
   EXPECT_DOUBLE_EQ(rb.epochs[0].loss, ra.epochs[1].loss);
   EXPECT_DOUBLE_EQ(rb.epochs[0].dev_auc, ra.epochs[1].dev_auc);
+  // Resuming with a different model is refused, naming the option.
+  auto o3 = o;
+  o3.resume = true;
+  o3.epochs = 3;
+  o3.head_dim = 8;
+  try {
+    train::train_prerank(world_dir(), b.path(), o3, {});
+    ADD_FAILURE() << "resume with another head size was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
+  }
 }
 
 TEST(PrerankTrain, DistilsFromATeacherWithChildTuning) {

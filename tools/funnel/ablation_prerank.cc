@@ -152,12 +152,26 @@ void run_prerank_ablation(const AblationOptions& a) {
   if (!impressions.empty()) eo.impressions = &impressions;
   if (!human.empty()) eo.human_labels = &human;
 
+  // The shared BM25 index is reused only for the same data (a --force run
+  // on another folder rebuilds it).
   const fs::path bm25_index = out / "index-bm25";
+  const json data_id = {{"data", fs::absolute(data).lexically_normal().string()}, {"docs", ds.corpus.docs.size()}};
+  {
+    std::ifstream in(out / "data.json");
+    json before = in ? json::parse(in, nullptr, false) : json();
+    if (before != data_id) {
+      std::error_code ec;
+      fs::remove_all(bm25_index, ec);
+    }
+  }
   if (!fs::exists(bm25_index / "manifest.json")) {
     std::fprintf(stderr, "ablation: indexing %zu docs (BM25)\n", ds.corpus.docs.size());
     IndexOptions io;
     io.overwrite = true;
     build_index(ds.corpus, bm25_index, io);
+    detail::AtomicFile f(out / "data.json");
+    f.stream() << data_id.dump(2) << '\n';
+    f.commit();
   }
   // BM25 alone at the same depth, for reference.
   RunMetrics bm25{};

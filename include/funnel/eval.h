@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -13,11 +14,15 @@
 
 namespace funnel {
 
+// Stage types that score candidates and get offline scoring metrics (click
+// AUC, GAUC, label AUC): "prerank" and "rank".
+bool is_scoring_stage_type(std::string_view type);
+
 struct EvalOptions {
   std::size_t k = 1000;      // results requested per query (final list depth)
   ProgressFn progress;       // (queries done, queries in all)
   // Logged impressions of the evaluated queries (optional): scoring stages
-  // (type "prerank") get click AUC and GAUC (per request) on them.
+  // (is_scoring_stage_type) get click AUC and GAUC (per request) on them.
   const std::vector<Impression>* impressions = nullptr;
   // Human labels of the evaluated queries (optional): label AUC (grade >= 2
   // against lower grades) for scoring stages.
@@ -43,6 +48,21 @@ struct EvalResult {
   // Final-list metrics, means over queries (trec_eval conventions).
   double ndcg10 = 0, map = 0, mrr = 0, recall100 = 0, recall1000 = 0;
   std::vector<RunEntry> run;  // the final lists, for a TREC run file
+  // Order consistency of a pre-ranker with the ranker after it, when the
+  // cascade has a "prerank" stage followed (later) by a "rank" stage: the
+  // last prerank before the first such rank. Per evaluated query, the rows
+  // the prerank stage kept are scored by both stages (Pipeline::score_rows),
+  // and of the pairs the ranker orders strictly, the share the pre-ranker
+  // orders the same way is counted (ties in the pre-ranker count half;
+  // metrics::order_consistency_counts with reference = rank scores).
+  // consistency_prerank_rank: mean over queries of the per-query share
+  // (queries where the ranker orders no pair strictly are skipped);
+  // consistency_prerank_rank_overall: pooled over all pairs of all queries.
+  // NaN when the cascade has no such pair of stages or no pair was ordered.
+  double consistency_prerank_rank = std::numeric_limits<double>::quiet_NaN();
+  double consistency_prerank_rank_overall = std::numeric_limits<double>::quiet_NaN();
+  std::size_t consistency_queries = 0;  // queries in the per-query mean
+  std::string consistency_stages;       // "PRERANK_NAME->RANK_NAME", "" without such a pair
 };
 
 // Runs every query of `queries` that has a relevant doc in `qrels` through
@@ -52,10 +72,15 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
 
 // {"queries", "stages": [{"name","candidates","recall","p50_ms","p99_ms"}],
 //  "metrics": {"ndcg@10","map","mrr","recall@100","recall@1000"}}
+// Scoring stages add "auc", "gauc", "label_auc" when computed (not NaN). With
+// a prerank -> rank pair: top-level "consistency_stages", and under "metrics"
+// "consistency_prerank_rank" and "consistency_prerank_rank_overall" when
+// computed (the keys are absent otherwise, never null).
 nlohmann::json eval_to_json(const EvalResult& r);
-// A fixed-width text table for terminals.
+// A fixed-width text table for terminals (with an "order consistency" line
+// when the cascade has a prerank -> rank pair).
 std::string eval_to_table(const EvalResult& r);
-// The same as a markdown table.
+// The same as a markdown table (and the same consistency line).
 std::string eval_to_markdown(const EvalResult& r);
 
 }  // namespace funnel

@@ -64,10 +64,26 @@ double auc(std::span<const float> scores, std::span<const float> labels);
 double gauc(std::span<const float> scores, std::span<const float> labels,
             std::span<const std::uint64_t> groups);
 
+// The counts behind order_consistency, so that several lists can be pooled
+// (sum the counts, then divide). Over the pairs (i, j) of the same n items:
+// `pairs` is the number that `reference` orders strictly, `agreeing` the
+// number of those that `other` orders the same way, a tie in `other` counting
+// 0.5. A NaN score orders nothing (its pairs count as ties). reference and
+// other have the same length n. O(n^2).
+struct OrderConsistencyCounts {
+  double agreeing = 0;
+  std::uint64_t pairs = 0;
+};
+OrderConsistencyCounts order_consistency_counts(std::span<const float> reference,
+                                                std::span<const float> other);
+// The same on double scores (no rounding to float, which could add ties).
+OrderConsistencyCounts order_consistency_counts(std::span<const double> reference,
+                                                std::span<const double> other);
+
 // Order consistency of `other` with `reference` over the same n items: of all
 // pairs (i, j) that `reference` orders strictly, the share that `other` orders
-// the same way; a tie in `other` counts half. NaN if `reference` orders no
-// pair strictly.
+// the same way; a tie in `other` counts half (agreeing / pairs of
+// order_consistency_counts). NaN if `reference` orders no pair strictly.
 double order_consistency(std::span<const float> reference,
                          std::span<const float> other);
 

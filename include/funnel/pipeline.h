@@ -56,6 +56,10 @@ struct Candidate {
   std::array<ChannelScore, kMaxChannelScores> channel_scores{};
   std::uint8_t n_channel_scores = 0;
   std::vector<StageMark> marks; // one per stage passed, in order
+  // Predicted rates (pXtr) of the ranker's heads, set by the rank stage:
+  // pxtr[i] belongs to (*pxtr_names)[i]. Empty before a rank stage.
+  std::shared_ptr<const std::vector<std::string>> pxtr_names;
+  std::vector<float> pxtr;
 
   // The score channel `bit` gave this candidate; false if none is recorded.
   bool channel_score(std::uint32_t bit, float& out) const {
@@ -75,6 +79,7 @@ struct StageTrace {
   std::size_t in = 0, out = 0;   // candidates received and kept
   double ms = 0;                 // wall time spent in the stage
   std::vector<std::uint32_t> survivors;  // rows kept, only if Request::trace_survivors
+  std::vector<double> survivor_scores;   // the scores the stage gave them (same order), with survivors
 };
 
 struct ResultItem {
@@ -84,6 +89,10 @@ struct ResultItem {
   double score = 0;                   // final score
   std::vector<std::string> channels;  // recall channels that found it
   std::vector<StageMark> marks;       // score and rank at every stage passed
+  // The rank stage's predictions (name, value): the relevance head's logit
+  // and the probability of each logged action (click, watch, ...). Empty
+  // when the cascade has no rank stage.
+  std::vector<std::pair<std::string, double>> pxtr;
 };
 
 struct Response {

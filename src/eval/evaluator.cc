@@ -23,7 +23,35 @@ std::string fmt(const char* f, double x) {
   std::snprintf(buf, sizeof buf, f, x);
   return buf;
 }
+// "0.8123", or "n/a" for NaN.
+std::string fmt_or_na(double x) { return std::isnan(x) ? "n/a" : fmt("%.4f", x); }
+
+// The one line of order consistency after the tables; "" without the pair.
+std::string consistency_line(const EvalResult& r) {
+  if (r.consistency_stages.empty()) return "";
+  return "order consistency " + r.consistency_stages + ": " + fmt_or_na(r.consistency_prerank_rank) +
+         " per request (mean), " + fmt_or_na(r.consistency_prerank_rank_overall) + " over all pairs\n";
+}
+
+// The (prerank, rank) stage indices for order consistency: the first "rank"
+// stage that has a "prerank" stage before it, and the last "prerank" before
+// it. False if the cascade has no such pair.
+bool consistency_pair(const std::vector<std::string>& types, std::size_t& prerank, std::size_t& rank) {
+  bool seen = false;
+  for (std::size_t s = 0; s < types.size(); ++s) {
+    if (types[s] == "prerank") {
+      prerank = s;
+      seen = true;
+    } else if (types[s] == "rank" && seen) {
+      rank = s;
+      return true;
+    }
+  }
+  return false;
+}
 }  // namespace
+
+bool is_scoring_stage_type(std::string_view type) { return type == "prerank" || type == "rank"; }
 
 EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries, const Qrels& qrels,
                     const EvalOptions& options) {
@@ -33,6 +61,12 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
   std::vector<std::vector<double>> ms(S);
   std::vector<double> total_ms, kept(S, 0), recall(S, 0);
   const Index& index = pipeline.index();
+  const auto types = pipeline.stage_types();
+  std::size_t cons_pre = 0, cons_rank = 0;
+  const bool want_consistency = consistency_pair(types, cons_pre, cons_rank);
+  if (want_consistency) res.consistency_stages = names[cons_pre] + "->" + names[cons_rank];
+  double cons_sum = 0, cons_agreeing = 0, cons_pairs = 0;
+  std::size_t cons_n = 0;
 
   std::vector<const Query*> todo;
   for (const Query& q : queries) {
@@ -66,6 +100,23 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
     }
     total_ms.push_back(resp.total_ms);
 
+    if (want_consistency) {
+      const std::vector<std::uint32_t>& rows = resp.trace[cons_pre].survivors;
+      if (rows.size() >= 2) {
+        // The pre-ranker's scores as served (fused with recall scores,
+        // which score_rows cannot see); the ranker's for the same rows.
+        const std::vector<double>& pre = resp.trace[cons_pre].survivor_scores;
+        const auto rank = pipeline.score_rows(cons_rank, q->text, rows);
+        const auto c = metrics::order_consistency_counts(rank, pre);
+        if (c.pairs > 0) {
+          cons_sum += c.agreeing / static_cast<double>(c.pairs);
+          cons_agreeing += c.agreeing;
+          cons_pairs += static_cast<double>(c.pairs);
+          ++cons_n;
+        }
+      }
+    }
+
     std::vector<std::string> ranked;
     RunEntry entry{q->id, {}};
     for (const auto& item : resp.items) {
@@ -85,15 +136,19 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
   for (double* m : {&res.ndcg10, &res.map, &res.mrr, &res.recall100, &res.recall1000}) *m /= n;
   for (std::size_t s = 0; s < S; ++s)
     res.stages.push_back({names[s], kept[s] / n, recall[s] / n, percentile(ms[s], 0.5), percentile(ms[s], 0.99)});
+  if (cons_n > 0) {
+    res.consistency_prerank_rank = cons_sum / static_cast<double>(cons_n);
+    res.consistency_prerank_rank_overall = cons_agreeing / cons_pairs;
+  }
+  res.consistency_queries = cons_n;
   // Offline AUCs of the scoring stages on logs and human labels.
-  const auto types = pipeline.stage_types();
   std::unordered_map<std::string, const Query*> by_id;
   for (const auto* q : todo) by_id[q->id] = q;
   std::unordered_map<std::string, std::uint32_t> row_of;
   if (options.impressions || options.human_labels)
     for (std::uint32_t r = 0; r < index.size(); ++r) row_of.emplace(index.doc_id(r), r);
   for (std::size_t s = 0; s < S; ++s) {
-    if (types[s] != "prerank") continue;
+    if (!is_scoring_stage_type(types[s])) continue;
     if (options.impressions) {
       std::unordered_map<std::string, std::vector<const Impression*>> by_request;
       for (const auto& im : *options.impressions)
@@ -163,12 +218,19 @@ json eval_to_json(const EvalResult& r) {
     if (!std::isnan(s.label_auc)) o["label_auc"] = s.label_auc;
     stages.push_back(o);
   }
-  return {{"queries", r.queries},
-          {"stages", stages},
-          {"total", {{"p50_ms", r.total_p50_ms}, {"p99_ms", r.total_p99_ms}}},
-          {"metrics",
-           {{"ndcg@10", r.ndcg10}, {"map", r.map}, {"mrr", r.mrr}, {"recall@100", r.recall100},
-            {"recall@1000", r.recall1000}}}};
+  json out = {{"queries", r.queries},
+              {"stages", stages},
+              {"total", {{"p50_ms", r.total_p50_ms}, {"p99_ms", r.total_p99_ms}}},
+              {"metrics",
+               {{"ndcg@10", r.ndcg10}, {"map", r.map}, {"mrr", r.mrr}, {"recall@100", r.recall100},
+                {"recall@1000", r.recall1000}}}};
+  // Keys only when computed (like the stages' AUCs): never null.
+  if (!r.consistency_stages.empty()) out["consistency_stages"] = r.consistency_stages;
+  if (!std::isnan(r.consistency_prerank_rank))
+    out["metrics"]["consistency_prerank_rank"] = r.consistency_prerank_rank;
+  if (!std::isnan(r.consistency_prerank_rank_overall))
+    out["metrics"]["consistency_prerank_rank_overall"] = r.consistency_prerank_rank_overall;
+  return out;
 }
 
 std::string eval_to_table(const EvalResult& r) {
@@ -196,6 +258,7 @@ std::string eval_to_table(const EvalResult& r) {
                 "queries %zu   nDCG@10 %.4f   MAP %.4f   MRR %.4f   Recall@100 %.4f   Recall@1000 %.4f\n",
                 r.queries, r.ndcg10, r.map, r.mrr, r.recall100, r.recall1000);
   out += line;
+  out += consistency_line(r);
   return out;
 }
 
@@ -208,6 +271,10 @@ std::string eval_to_markdown(const EvalResult& r) {
   out += "| queries | nDCG@10 | MAP | MRR | Recall@100 | Recall@1000 |\n|---:|---:|---:|---:|---:|---:|\n";
   out += "| " + std::to_string(r.queries) + " | " + fmt("%.4f", r.ndcg10) + " | " + fmt("%.4f", r.map) + " | " +
          fmt("%.4f", r.mrr) + " | " + fmt("%.4f", r.recall100) + " | " + fmt("%.4f", r.recall1000) + " |\n";
+  if (!r.consistency_stages.empty()) {
+    out += "\n";
+    out += consistency_line(r);
+  }
   return out;
 }
 

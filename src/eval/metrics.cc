@@ -183,9 +183,12 @@ double gauc(std::span<const float> scores, std::span<const float> labels,
   return weighted_sum / total_weight;
 }
 
-double order_consistency(std::span<const float> reference,
-                         std::span<const float> other) {
-  const std::size_t n = reference.size();
+namespace {
+
+template <typename T>
+OrderConsistencyCounts count_order_agreement(std::span<const T> reference,
+                                             std::span<const T> other) {
+  const std::size_t n = std::min(reference.size(), other.size());
   // Counted in half-units so ties in `other` stay integral.
   std::uint64_t half_agree = 0;
   std::uint64_t pairs = 0;
@@ -206,8 +209,26 @@ double order_consistency(std::span<const float> reference,
       }
     }
   }
-  if (pairs == 0) return std::numeric_limits<double>::quiet_NaN();
-  return static_cast<double>(half_agree) / (2.0 * static_cast<double>(pairs));
+  return {static_cast<double>(half_agree) / 2.0, pairs};
+}
+
+}  // namespace
+
+OrderConsistencyCounts order_consistency_counts(std::span<const float> reference,
+                                                std::span<const float> other) {
+  return count_order_agreement(reference, other);
+}
+
+OrderConsistencyCounts order_consistency_counts(std::span<const double> reference,
+                                                std::span<const double> other) {
+  return count_order_agreement(reference, other);
+}
+
+double order_consistency(std::span<const float> reference,
+                         std::span<const float> other) {
+  const OrderConsistencyCounts c = order_consistency_counts(reference, other);
+  if (c.pairs == 0) return std::numeric_limits<double>::quiet_NaN();
+  return c.agreeing / static_cast<double>(c.pairs);
 }
 
 }  // namespace funnel::metrics

@@ -1,5 +1,6 @@
 #include "model/features.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace funnel::model {
@@ -87,6 +88,20 @@ std::vector<std::vector<std::int64_t>> featurize_queries(const std::vector<std::
   std::vector<std::vector<std::int64_t>> out;
   out.reserve(texts.size());
   for (const auto& t : texts) out.push_back(tok.encode(t, static_cast<std::size_t>(c.encoder.max_len)));
+  return out;
+}
+
+std::vector<std::int64_t> pair_tokens(const std::vector<std::int64_t>& query, const std::vector<std::int64_t>& title,
+                                      const std::vector<std::int64_t>& body, std::size_t max_len) {
+  std::vector<std::int64_t> out;
+  out.reserve(max_len);
+  out.push_back(1);  // [CLS]
+  const std::size_t qmax = std::max<std::size_t>(1, max_len / 4), tmax = std::max<std::size_t>(1, max_len / 3);
+  for (std::size_t i = 0; i < query.size() && i < qmax && out.size() < max_len; ++i) out.push_back(query[i]);
+  if (out.size() < max_len) out.push_back(kSepId);
+  for (std::size_t i = 0; i < title.size() && i < tmax && out.size() < max_len; ++i) out.push_back(title[i]);
+  if (out.size() < max_len) out.push_back(kSepId);
+  for (std::size_t i = 0; i < body.size() && out.size() < max_len; ++i) out.push_back(body[i]);
   return out;
 }
 

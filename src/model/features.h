@@ -36,4 +36,12 @@ DocFeatures featurize_docs(const Corpus& corpus, const Tokenizer& tok, const Two
 std::vector<std::vector<std::int64_t>> featurize_queries(const std::vector<std::string>& texts,
                                                          const Tokenizer& tok, const TwoTowerConfig& c);
 
+// The cross ranker's input: [CLS] query [SEP] title + tags [SEP] body, cut
+// to `max_len` ids. The pieces are tokenizer ids without their own [CLS].
+// The query keeps at most a quarter of max_len and the title + tags at most
+// a third, so the body never crowds them out; the body fills the rest.
+std::vector<std::int64_t> pair_tokens(const std::vector<std::int64_t>& query, const std::vector<std::int64_t>& title,
+                                      const std::vector<std::int64_t>& body, std::size_t max_len);
+constexpr std::int64_t kSepId = 2;  // sentencepiece </s>, used as [SEP]
+
 }  // namespace funnel::model

@@ -10,6 +10,7 @@
 #include "funnel/pipeline.h"
 #include "funnel/prerank_scorer.h"
 #include "model/prerank_model.h"
+#include "model/rank_stage.h"
 #include "pipeline/config_util.h"
 
 namespace funnel::model {
@@ -176,6 +177,7 @@ void register_model_stages() {
   register_stage_type("prerank", [](const json& c, const Index& i, const std::string& w) -> std::unique_ptr<Stage> {
     return std::make_unique<PrerankStage>(c, i, w);
   });
+  register_stage_type("rank", make_rank_stage);
 }
 
 std::unique_ptr<DocEncoder> make_doc_encoder(const fs::path& models_dir) {

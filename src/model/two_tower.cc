@@ -14,12 +14,16 @@ TextEncoderImpl::TextEncoderImpl(const EncoderConfig& c) : mean_max_(c.pooling =
   enc_ = register_module("enc", torch::nn::TransformerEncoder(layer, c.layers));
 }
 
-torch::Tensor TextEncoderImpl::forward(const TokenBatch& b) {
+torch::Tensor TextEncoderImpl::states(const TokenBatch& b) {
   const auto L = b.ids.size(1);
   auto positions = torch::arange(L, torch::TensorOptions().dtype(torch::kLong).device(b.ids.device()));
   auto x = drop_(norm_(tok_(b.ids) + pos_(positions).unsqueeze(0)));
   // libtorch 1.13's encoder is sequence-first.
-  x = enc_->forward(x.transpose(0, 1), torch::Tensor(), b.pad).transpose(0, 1);
+  return enc_->forward(x.transpose(0, 1), torch::Tensor(), b.pad).transpose(0, 1);
+}
+
+torch::Tensor TextEncoderImpl::forward(const TokenBatch& b) {
+  auto x = states(b);
   auto keep = (~b.pad).unsqueeze(-1).to(x.dtype());
   auto mean = (x * keep).sum(1) / keep.sum(1).clamp_min(1.0);
   if (!mean_max_) return mean;

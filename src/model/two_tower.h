@@ -32,6 +32,9 @@ class TextEncoderImpl : public torch::nn::Module {
   // Mean of the non-padding token states (plus their max with pooling
   // "mean_max"): [B, hidden].
   torch::Tensor forward(const TokenBatch& b);
+  // Every token's output state: [B, L, hidden] (what masked-language-model
+  // pre-training predicts from).
+  torch::Tensor states(const TokenBatch& b);
 
  private:
   bool mean_max_;
@@ -74,6 +77,10 @@ class TwoTowerImpl : public torch::nn::Module {
   torch::Tensor last_fusion_weights() const { return fusion_weights_; }
 
   const TwoTowerConfig& config() const { return c_; }
+  // The towers' encoders (the same one when shared), for initialising them
+  // from a pre-trained encoder.
+  TextEncoder query_encoder() const { return query_enc_; }
+  TextEncoder doc_encoder() const { return doc_enc_; }
 
  private:
   TwoTowerConfig c_;

@@ -205,7 +205,11 @@ Response Pipeline::run(const Request& request) const {
       cands[r].marks.push_back({static_cast<std::uint32_t>(i), cands[r].score, static_cast<std::uint32_t>(r + 1)});
     if (request.trace_survivors) {
       tr.survivors.reserve(cands.size());
-      for (const auto& c : cands) tr.survivors.push_back(c.row);
+      tr.survivor_scores.reserve(cands.size());
+      for (const auto& c : cands) {
+        tr.survivors.push_back(c.row);
+        tr.survivor_scores.push_back(c.score);
+      }
     }
     resp.trace.push_back(std::move(tr));
   }
@@ -223,6 +227,9 @@ Response Pipeline::run(const Request& request) const {
     for (std::uint32_t b = 0; b < 32; ++b)
       if (c.channels & (1u << b)) item.channels.push_back(channel_name_of_bit(b));
     item.marks = std::move(c.marks);
+    if (c.pxtr_names)
+      for (std::size_t t = 0; t < c.pxtr.size() && t < c.pxtr_names->size(); ++t)
+        item.pxtr.emplace_back((*c.pxtr_names)[t], c.pxtr[t]);
     resp.items.push_back(std::move(item));
   }
   return resp;

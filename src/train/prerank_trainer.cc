@@ -16,6 +16,8 @@
 #include "funnel/recall.h"
 #include "model/batching.h"
 #include "model/features.h"
+#include "model/pretrained.h"
+#include "model/ranker_model.h"
 #include "model/two_tower.h"
 #include "train/distill.h"
 #include "util/fs.h"
@@ -85,6 +87,7 @@ class Trainer {
     load_data();
     build_model();
     if (!o_.teacher.empty()) load_teacher();
+    if (!o_.ranker_scores.empty()) load_ranker_scores();
     setup_child_tuning();
     PrerankTrainResult res;
     res.model_dir = dir_;
@@ -170,6 +173,12 @@ class Trainer {
     if (!(o_.distill_margin >= 0) || !(o_.distill_inbatch >= 0)) throw Error("fit: distillation weights must be >= 0");
     if (o_.epochs < 1) throw Error("fit: --epochs must be >= 1");
     if (!(o_.lr > 0)) throw Error("fit: --lr must be > 0");
+    if (!o_.ranker_scores.empty()) {
+      if (!(o_.distill_ranker >= 0) || !(o_.ranker_temperature > 0)) throw Error("fit: --distill-ranker must be >= 0 and its temperature > 0");
+      if (!(o_.ranker_rise >= 0 && o_.ranker_final >= 0 && o_.ranker_rise + o_.ranker_final <= 1))
+        throw Error("fit: the ranker schedule needs rise >= 0, final >= 0 and rise + final <= 1");
+      if (o_.ranker_queries < 1 || o_.ranker_list < 2) throw Error("fit: ranker distillation needs >= 1 query and >= 2 docs per list");
+    }
     if (!(o_.temperature > 0)) throw Error("fit: --temperature must be > 0");
     if (o_.device != "cpu") {
       if (!torch::cuda::is_available())
@@ -530,7 +539,19 @@ class Trainer {
     c.bow_buckets = o_.bow_buckets;
     c.image_dim = ds_.corpus.image_dim;
     fs::path tok_prefix = dir_ / "tokenizer";
-    if (!(o_.resume && fs::exists(dir_ / "tokenizer.model"))) {
+    PretrainedEncoder pre;
+    if (!o_.init.empty()) {
+      pre = load_pretrained(o_.init);
+      const auto& e = c.encoder;
+      if (pre.config.hidden != e.hidden || pre.config.layers != e.layers || pre.config.heads != e.heads || pre.config.ffn != e.ffn)
+        throw Error("fit: --init " + o_.init + ": the pre-trained encoder's shape (hidden " + std::to_string(pre.config.hidden) +
+                    ", layers " + std::to_string(pre.config.layers) + ") differs from this model's (hidden " +
+                    std::to_string(e.hidden) + ", layers " + std::to_string(e.layers) + "); pre-train with the same preset");
+      c.encoder.vocab_size = pre.config.vocab_size;
+      c.encoder.max_len = std::min(c.encoder.max_len, pre.config.max_len);
+      if (!(o_.resume && fs::exists(dir_ / "tokenizer.model")))
+        fs::copy_file(pre.tokenizer, dir_ / "tokenizer.model", fs::copy_options::overwrite_existing);
+    } else if (!(o_.resume && fs::exists(dir_ / "tokenizer.model"))) {
       std::vector<std::string> text;
       for (const auto& d : ds_.corpus.docs) text.push_back(doc_text(d));
       std::unordered_set<std::uint32_t> train_queries;
@@ -568,6 +589,11 @@ class Trainer {
     queries_ = featurize_queries(qtexts, *tokenizer_, c);
     if (c.bow_buckets > 0) queries_bow_ = bow_of_texts(qtexts, c.bow_buckets);
     model_ = TwoTower(c);
+    if (!o_.init.empty()) {
+      copy_encoder(pre, model_->query_encoder());
+      if (!c.shared_encoder) copy_encoder(pre, model_->doc_encoder());
+      log_("fit: encoders initialised from the pre-trained one in " + o_.init + " (mask rate " + fmt("%.2f", pre.mask_rate) + ")");
+    }
     optimizer_ = std::make_unique<torch::optim::AdamW>(model_->parameters(),
                                                        torch::optim::AdamWOptions(o_.lr).weight_decay(0.01));
     std::int64_t params = 0;
@@ -620,6 +646,13 @@ class Trainer {
       if (!label_pairs_.empty() && o_.graded_weight > 0)
         loss = loss + o_.graded_weight * pairwise_loss(label_pairs_, B / 2, rng);
       if (teacher_) loss = loss + distill_loss(raw, mask, qrows, all_docs);
+      if (!ranker_lists_.empty()) {
+        const auto total_steps = static_cast<std::int64_t>(steps) * o_.epochs;
+        const auto global = static_cast<std::int64_t>(steps) * (epoch - 1) + static_cast<std::int64_t>(step);
+        const DistillWeights w = distill_schedule(global, total_steps, o_.distill_ranker, o_.ranker_rise, o_.ranker_final);
+        loss = w.own * loss;
+        if (w.distill > 0) loss = loss + w.distill * ranker_loss(qrows, rng);
+      }
       optimizer_->zero_grad();
       loss.backward();
       if (child_) child_->apply(model_->parameters());
@@ -658,6 +691,84 @@ class Trainer {
     if (o_.distill_inbatch > 0)
       loss = loss + o_.distill_inbatch * inbatch_kl(student, t.masked_fill(mask, -INFINITY), o_.distill_temperature);
     return loss;
+  }
+
+  // Reads the ranker's stored scores (MODELS/rank/train_scores.jsonl) and
+  // checks they came from the ranker now saved there.
+  void load_ranker_scores() {
+    const fs::path f = fs::path(o_.ranker_scores) / "rank" / "train_scores.jsonl";
+    std::ifstream in(f);
+    if (!in) throw Error(f.string() + ": missing (train the ranker with `funnel fit --stage rank` first)");
+    std::string line;
+    std::size_t lineno = 0;
+    auto bad = [&](const std::string& what) { return Error(f.string() + ":" + std::to_string(lineno) + ": " + what); };
+    while (std::getline(in, line)) {
+      ++lineno;
+      json j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) throw bad("malformed JSON");
+      if (lineno == 1) {
+        if (!j.contains("model_id") || !j["model_id"].is_string()) throw bad("the header line needs 'model_id'");
+        ranker_model_id_ = j["model_id"];
+        continue;
+      }
+      if (!j.contains("query_id") || !j.contains("docs") || !j.contains("scores") || !j["docs"].is_array() ||
+          !j["scores"].is_array() || j["docs"].size() != j["scores"].size())
+        throw bad("expected query_id, and docs and scores of equal length");
+      auto qi = query_index_.find(j["query_id"].get<std::string>());
+      if (qi == query_index_.end()) throw bad("query '" + j["query_id"].get<std::string>() + "' is not in queries.jsonl");
+      auto& list = ranker_lists_[qi->second];
+      for (std::size_t i = 0; i < j["docs"].size(); ++i) {
+        if (!j["docs"][i].is_string() || !j["scores"][i].is_number()) throw bad("docs must be ids and scores numbers");
+        auto row = ds_.corpus.find(j["docs"][i].get<std::string>());
+        if (!row) throw bad("doc '" + j["docs"][i].get<std::string>() + "' is not in the corpus");
+        list.push_back({*row, j["scores"][i].get<float>()});
+      }
+      if (list.size() < 2) ranker_lists_.erase(qi->second);
+    }
+    if (lineno == 0) throw Error(f.string() + ": empty");
+    // Scores from an older ranker than the one saved beside them are stale.
+    if (fs::exists(fs::path(o_.ranker_scores) / "rank" / "model.pt")) {
+      const std::string now = RankerModel::model_id_of(o_.ranker_scores);
+      if (now != ranker_model_id_)
+        throw Error(f.string() + ": the scores were stored by ranker " + ranker_model_id_ + " but " + o_.ranker_scores +
+                    " now holds " + now + " (retrain the ranker to store fresh scores)");
+    }
+    for (auto& [q, l] : ranker_lists_) ranker_queries_.push_back(q);
+    std::sort(ranker_queries_.begin(), ranker_queries_.end());
+    log_("fit: distilling ranker " + ranker_model_id_ + " from its stored scores of " + std::to_string(ranker_lists_.size()) +
+         " training queries: weight up to " + fmt("%.2f", o_.distill_ranker) + " over the first " +
+         fmt("%.0f%%", 100 * o_.ranker_rise) + " of training, own losses off in the last " + fmt("%.0f%%", 100 * o_.ranker_final));
+    std::ofstream meta(dir_ / "distill.json");
+    meta << json{{"ranker_model_id", ranker_model_id_}, {"ranker_scores", f.string()}, {"weight", o_.distill_ranker},
+                 {"temperature", o_.ranker_temperature}, {"rise", o_.ranker_rise}, {"final", o_.ranker_final}}.dump(2)
+         << '\n';
+  }
+
+  // KL between the ranker's and the student's softmax over a query's stored
+  // candidates, for up to ranker_queries queries of the batch that have them
+  // (others are drawn from the stored queries).
+  torch::Tensor ranker_loss(const std::vector<std::uint32_t>& batch_queries, detail::Rng& rng) {
+    std::vector<std::uint32_t> qs;
+    for (auto q : batch_queries)
+      if (qs.size() < static_cast<std::size_t>(o_.ranker_queries) && ranker_lists_.count(q)) qs.push_back(q);
+    while (qs.size() < static_cast<std::size_t>(o_.ranker_queries)) qs.push_back(ranker_queries_[rng.below(ranker_queries_.size())]);
+    const std::size_t Lr = static_cast<std::size_t>(o_.ranker_list);
+    std::vector<std::uint32_t> qrows, drows;
+    std::vector<float> teacher;
+    for (auto q : qs) {
+      const auto& l = ranker_lists_.at(q);
+      for (std::size_t k = 0; k < Lr; ++k) {
+        const auto& e = l[rng.below(l.size())];
+        qrows.push_back(q);
+        drows.push_back(e.first);
+        teacher.push_back(e.second);
+      }
+    }
+    const auto Q = static_cast<std::int64_t>(qs.size()), L = static_cast<std::int64_t>(Lr);
+    auto s = model_->score_pairs(model_->encode_queries(make_token_batch(queries_, qrows, &queries_bow_)),
+                                 model_->encode_docs(make_doc_batch(docs_, drows)))
+                 .reshape({Q, L}) / o_.temperature;
+    return inbatch_kl(s, torch::tensor(teacher).reshape({Q, L}), o_.ranker_temperature);
   }
 
   void load_teacher() {
@@ -852,6 +963,9 @@ class Trainer {
   DocFeatures teacher_docs_;
   std::vector<std::vector<std::int64_t>> teacher_queries_, teacher_queries_bow_;
   std::unique_ptr<ChildTuning> child_;
+  std::unordered_map<std::uint32_t, std::vector<std::pair<std::uint32_t, float>>> ranker_lists_;
+  std::vector<std::uint32_t> ranker_queries_;
+  std::string ranker_model_id_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
 };
 

@@ -68,6 +68,21 @@ struct PrerankTrainOptions {
   // re-scored, Recall@`cascade_keep` of what the student keeps.
   std::size_t cascade_queries = 300, cascade_depth = 1000, cascade_keep = 100;
   bool clicks_as_positives = false;       // clicked docs join the InfoNCE positives (always when there are no train qrels)
+  // A models folder with OUT/pretrain (`funnel fit --stage pretrain`): the
+  // encoder starts from its weights and the tokenizer is its tokenizer.
+  std::string init;
+  // Distillation from the cross ranker (TECHNIQUES.md 3): the scores it
+  // stored on training queries' candidates (MODELS/rank/train_scores.jsonl,
+  // written by `funnel fit --stage rank`; "" turns it off). For
+  // `ranker_queries` queries of each batch, `ranker_list` of their stored
+  // candidates are scored by the student, and KL(softmax(ranker / T) ||
+  // softmax(student / InfoNCE temperature / T)) is added with a weight that
+  // rises linearly to `distill_ranker` over the first `ranker_rise` of
+  // training; in the last `ranker_final` share the student's own losses are
+  // off (distill_schedule).
+  std::string ranker_scores;
+  double distill_ranker = 1.0, ranker_temperature = 1.0, ranker_rise = 0.5, ranker_final = 0.2;
+  int ranker_queries = 16, ranker_list = 8;
 };
 
 struct EpochLog {

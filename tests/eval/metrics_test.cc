@@ -281,6 +281,57 @@ TEST(OrderConsistencyTest, IdenticalAndReversed) {
   EXPECT_NEAR(order_consistency(reference, reversed), 0.0, kEps);
 }
 
+TEST(OrderConsistencyCountsTest, TiesInBothLists) {
+  const std::vector<float> reference = {1, 2, 2, 3, 1};
+  const std::vector<float> other = {5, 4, 4, 5, 5};
+  // reference ties (0,4) and (1,2) are skipped; 8 strict pairs remain:
+  // (0,1) 1<2 vs 5>4 disagree 0      (0,2) 1<2 vs 5>4 disagree 0
+  // (0,3) 1<3 vs 5=5 tie      0.5    (1,3) 2<3 vs 4<5 agree    1
+  // (1,4) 2>1 vs 4<5 disagree 0      (2,3) 2<3 vs 4<5 agree    1
+  // (2,4) 2>1 vs 4<5 disagree 0      (3,4) 3>1 vs 5=5 tie      0.5
+  // agreeing = 3, pairs = 8
+  const OrderConsistencyCounts c = order_consistency_counts(reference, other);
+  EXPECT_EQ(c.pairs, 8u);
+  EXPECT_DOUBLE_EQ(c.agreeing, 3.0);
+  EXPECT_NEAR(order_consistency(reference, other), 3.0 / 8.0, kEps);
+  // The direction matters: `other` as reference orders only 6 pairs strictly
+  // ((0,1) (0,2) (1,3) (1,4) (2,3) (2,4)), of which reference agrees on
+  // (1,3) (2,3) and disagrees on the other four (no tie in reference).
+  const OrderConsistencyCounts s = order_consistency_counts(other, reference);
+  EXPECT_EQ(s.pairs, 6u);
+  EXPECT_DOUBLE_EQ(s.agreeing, 2.0);
+  // The double overload counts the same.
+  const std::vector<double> rd(reference.begin(), reference.end());
+  const std::vector<double> od(other.begin(), other.end());
+  const OrderConsistencyCounts d = order_consistency_counts(rd, od);
+  EXPECT_EQ(d.pairs, 8u);
+  EXPECT_DOUBLE_EQ(d.agreeing, 3.0);
+}
+
+TEST(OrderConsistencyCountsTest, DoubleScoresAreNotRoundedToFloat) {
+  // 1 and 1 + 1e-12 are equal as floats but ordered as doubles.
+  const std::vector<double> reference = {1.0, 1.0 + 1e-12, 0.5};
+  const std::vector<double> other = {2.0, 2.0 + 1e-12, 2.0};
+  // (0,1) agree 1; (0,2) 1>0.5 vs 2=2 tie 0.5; (1,2) agree 1
+  const OrderConsistencyCounts c = order_consistency_counts(reference, other);
+  EXPECT_EQ(c.pairs, 3u);
+  EXPECT_DOUBLE_EQ(c.agreeing, 2.5);
+}
+
+TEST(OrderConsistencyCountsTest, EmptyAndNan) {
+  const OrderConsistencyCounts e =
+      order_consistency_counts(std::vector<float>{}, std::vector<float>{});
+  EXPECT_EQ(e.pairs, 0u);
+  EXPECT_EQ(e.agreeing, 0.0);
+  // A NaN in reference orders nothing; a NaN in other counts as a tie.
+  const float nan = std::nanf("");
+  const std::vector<float> reference = {nan, 1, 2};
+  const std::vector<float> other = {0, 1, nan};
+  const OrderConsistencyCounts c = order_consistency_counts(reference, other);
+  EXPECT_EQ(c.pairs, 1u);           // only (1,2)
+  EXPECT_DOUBLE_EQ(c.agreeing, 0.5);
+}
+
 TEST(OrderConsistencyTest, NoStrictPairIsNan) {
   const std::vector<float> flat = {2, 2, 2};
   const std::vector<float> other = {1, 2, 3};

@@ -16,9 +16,17 @@ struct AblationOptions {
   std::size_t depth = 1000, keep = 100;  // BM25 candidates, and what pre-rank keeps
   bool force = false;                    // reuse a non-empty OUT (finished runs are kept)
   train::PrerankTrainOptions train;      // matcher, use_image and seed are set per run
+  // distill only:
+  std::size_t eval_queries = 0;          // test queries evaluated (evenly spaced); 0: all
+  int teacher_hidden = 64, teacher_layers = 2;  // the two-tower teacher's encoder
+  int rank_steps = 1000, pretrain_steps = 1000;
 };
 
 // Pre-rank: matchers x (with, without image) x seeds. See ablation_prerank.cc.
 void run_prerank_ablation(const AblationOptions& options);
+// Distillation: student alone, + teacher MarginMSE, + in-batch KL, + ranker
+// distillation, + child-tuning, + MLM init at three mask rates, x seeds.
+// See ablation_distill.cc.
+void run_distill_ablation(const AblationOptions& options);
 
 }  // namespace funnel::cli

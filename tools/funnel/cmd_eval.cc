@@ -101,8 +101,10 @@ void add_eval(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
   auto* ab = cmd->add_option("--ablation", a->ablation,
                              "Train and compare variants instead: 'prerank' (dot vs soft_attention vs esim, with and "
-                             "without the image channel, over --seeds); writes --out/ablation.{md,json,svg}")
-                 ->check(CLI::IsMember({"prerank"}));
+                             "without the image channel, over --seeds) or 'distill' (the ways of teaching the pre-rank "
+                             "student: teacher, in-batch, ranker distillation, child-tuning, MLM init); writes "
+                             "--out/ablation.{md,json,svg}")
+                 ->check(CLI::IsMember({"prerank", "distill"}));
   cmd->add_option("--out", a->ab.out, "Ablation output folder")->capture_default_str()->needs(ab);
   cmd->add_option("--seeds", a->ab.seeds, "Ablation seeds")->capture_default_str()->needs(ab)->delimiter(',');
   cmd->add_option("--matchers", a->ab.matchers, "Ablation matchers")->capture_default_str()->needs(ab)->delimiter(',')
@@ -119,13 +121,27 @@ void add_eval(CLI::App& app) {
       ->needs(ab)->check(CLI::Range(1, 100000));
   cmd->add_option("--keep", a->ab.keep, "Ablation: docs pre-rank keeps")->capture_default_str()->needs(ab)
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--eval-queries", a->ab.eval_queries, "Ablation distill: test queries evaluated, evenly spaced (0: all)")
+      ->capture_default_str()->needs(ab);
+  cmd->add_option("--rank-steps", a->ab.rank_steps, "Ablation distill: the ranker's training steps")
+      ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
+  cmd->add_option("--pretrain-steps", a->ab.pretrain_steps, "Ablation distill: MLM pre-training steps")
+      ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
   cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept)")->needs(ab);
   cmd->callback([=] {
     if (!a->ablation.empty()) {
       if (a->ab.out.empty()) throw CLI::ValidationError("--out", "required with --ablation");
       if (a->ab.keep > a->ab.depth) throw CLI::ValidationError("--keep", "at most --depth");
       a->ab.data = a->data;
-      run_prerank_ablation(a->ab);
+      if (a->ablation == "distill") {
+        // The student the pre-rank ablation found best: dot, no image.
+        a->ab.train.matcher = "dot";
+        a->ab.train.use_image = false;
+        a->ab.train.cascade_queries = 100;
+        run_distill_ablation(a->ab);
+      } else {
+        run_prerank_ablation(a->ab);
+      }
       return;
     }
     if (a->index.empty()) throw CLI::RequiredError("--index");
@@ -155,7 +171,7 @@ void add_eval(CLI::App& app) {
     std::vector<Impression> impressions;
     Qrels labels;
     const auto types = pipeline.stage_types();
-    if (std::find(types.begin(), types.end(), "prerank") != types.end()) {
+    if (std::any_of(types.begin(), types.end(), [](const std::string& t) { return is_scoring_stage_type(t); })) {
       if (std::filesystem::exists(data / "impressions.jsonl")) {
         impressions = read_impressions(data / "impressions.jsonl");
         eo.impressions = &impressions;

@@ -19,8 +19,14 @@ nlohmann::json response_to_json(const Response& r, const Request& req) {
     nlohmann::json marks = nlohmann::json::array();
     for (const auto& m : it.marks)
       marks.push_back({{"stage", r.trace[m.stage].name}, {"score", m.score}, {"rank", m.rank}});
-    items.push_back({{"rank", i + 1}, {"id", it.doc_id}, {"title", it.title}, {"score", it.score},
-                     {"channels", it.channels}, {"stages", marks}});
+    nlohmann::json item{{"rank", i + 1}, {"id", it.doc_id}, {"title", it.title}, {"score", it.score},
+                        {"channels", it.channels}, {"stages", marks}};
+    if (!it.pxtr.empty()) {
+      nlohmann::json p = nlohmann::json::object();
+      for (const auto& [name, v] : it.pxtr) p[name] = v;
+      item["pxtr"] = p;
+    }
+    items.push_back(std::move(item));
   }
   return {{"query", req.query}, {"k", req.k}, {"items", items}, {"trace", stages}, {"total_ms", r.total_ms}};
 }

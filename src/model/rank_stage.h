@@ -1,0 +1,15 @@
+// Stage type "rank": the cross ranker scores every candidate it receives
+// (in one batch), sets each candidate's pXtr and keeps the best `keep`.
+// Registered by register_model_stages() (model/prerank_stage.h).
+// Torch-free header.
+#pragma once
+
+#include "funnel/pipeline.h"
+
+namespace funnel::model {
+
+// Builds a rank stage from its config object: {"type": "rank", "keep": N,
+// "models": DIR, "corpus": PATH, "score_weights": {task: weight}}.
+std::unique_ptr<Stage> make_rank_stage(const nlohmann::json& cfg, const Index& index, const std::string& where);
+
+}  // namespace funnel::model

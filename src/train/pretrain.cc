@@ -1,0 +1,189 @@
+#include "train/pretrain.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "funnel/data.h"
+#include "funnel/error.h"
+#include "model/batching.h"
+#include "model/features.h"
+#include "model/rank_config.h"
+#include "model/tokenizer.h"
+#include "model/two_tower.h"
+#include "util/fs.h"
+#include "util/rng.h"
+
+namespace funnel::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace funnel::model;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+// A masked batch: inputs with hidden tokens, and the ids to predict at the
+// hidden positions (-100 elsewhere, ignored by the loss).
+struct Masked {
+  TokenBatch input;
+  torch::Tensor target;
+};
+
+Masked mask_batch(const std::vector<std::vector<std::int64_t>>& tokens, const std::vector<std::uint32_t>& rows,
+                  double rate, std::int64_t vocab, detail::Rng& rng) {
+  Masked m;
+  m.input = make_token_batch(tokens, rows);
+  m.target = torch::full_like(m.input.ids, -100);
+  auto ids = m.input.ids.accessor<std::int64_t, 2>();
+  auto pad = m.input.pad.accessor<bool, 2>();
+  auto tgt = m.target.accessor<std::int64_t, 2>();
+  for (std::int64_t b = 0; b < ids.size(0); ++b) {
+    bool any = false;
+    std::int64_t last = -1;
+    for (std::int64_t k = 1; k < ids.size(1); ++k) {  // never the [CLS] at 0
+      if (pad[b][k]) break;
+      last = k;
+      if (static_cast<double>(rng.below(1u << 20)) / static_cast<double>(1u << 20) >= rate) continue;
+      any = true;
+      tgt[b][k] = ids[b][k];
+      const auto r = rng.below(10);
+      if (r < 8) ids[b][k] = Tokenizer::kPad;  // <unk> as [MASK], not marked as padding
+      else if (r == 8) ids[b][k] = 3 + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(vocab - 3)));
+    }
+    if (!any && last > 0) {  // at least one prediction per text
+      tgt[b][last] = ids[b][last];
+      ids[b][last] = Tokenizer::kPad;
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+PretrainResult pretrain_encoder(const fs::path& data, const fs::path& out, const PretrainOptions& o,
+                                const std::function<void(const std::string&)>& logf) {
+  auto log = logf ? logf : [](const std::string&) {};
+  if (!(o.mask_rate > 0 && o.mask_rate < 1)) throw Error("fit: --mask-rate must be in (0, 1)");
+  if (o.epochs < 1) throw Error("fit: --epochs must be >= 1");
+  if (o.batch < 1) throw Error("fit: --batch must be >= 1");
+  if (!(o.lr > 0)) throw Error("fit: --lr must be > 0");
+  if (o.max_len < 8 || o.max_len > 512) throw Error("fit: --max-len must be in 8..512");
+  EncoderConfig c = encoder_preset(o.preset);
+  c.max_len = o.max_len;
+  torch::manual_seed(o.seed);
+  torch::set_num_threads(o.threads);
+  static std::once_flag interop_once;
+  std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+  const fs::path dir = out / "pretrain";
+  fs::create_directories(dir);
+  log("fit: reading " + data.string());
+  Corpus corpus = read_corpus(data / "corpus.jsonl");
+  if (corpus.docs.size() < 2) throw Error((data / "corpus.jsonl").string() + ": pre-training needs at least 2 docs");
+  std::vector<std::string> text;
+  for (const auto& d : corpus.docs) text.push_back(doc_text(d));
+  log("fit: training the tokenizer (vocab " + std::to_string(c.vocab_size) + ")");
+  Tokenizer::train(text, dir / "tokenizer", c.vocab_size, o.seed);
+  Tokenizer tok(dir / "tokenizer.model");
+  c.vocab_size = tok.vocab_size();
+  std::vector<std::vector<std::int64_t>> tokens;
+  for (const auto& t : text) tokens.push_back(tok.encode(t, static_cast<std::size_t>(c.max_len)));
+  // Every 50th doc is held out to measure masked-token accuracy.
+  std::vector<std::uint32_t> train_rows, held;
+  for (std::uint32_t r = 0; r < tokens.size(); ++r) (r % 50 == 49 ? held : train_rows).push_back(r);
+  if (held.size() > 512) held.resize(512);
+
+  TextEncoder enc(c);
+  torch::nn::Linear head(c.hidden, c.vocab_size);
+  std::vector<torch::Tensor> params = enc->parameters();
+  for (auto& p : head->parameters()) params.push_back(p);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
+  std::int64_t n_params = 0;
+  for (auto& p : params) n_params += p.numel();
+  log("fit: pre-training a " + o.preset + " encoder (" + std::to_string(n_params) + " parameters with the output layer), mask rate " +
+      fmt("%.2f", o.mask_rate));
+
+  auto accuracy = [&]() {
+    torch::NoGradGuard no_grad;
+    enc->eval();
+    detail::Rng rng(o.seed * 31 + 5);  // the same masks every time
+    std::int64_t right = 0, all = 0;
+    for (std::size_t s = 0; s < held.size(); s += 128) {
+      std::vector<std::uint32_t> rows(held.begin() + static_cast<std::ptrdiff_t>(s),
+                                      held.begin() + static_cast<std::ptrdiff_t>(std::min(held.size(), s + 128)));
+      auto m = mask_batch(tokens, rows, o.mask_rate, c.vocab_size, rng);
+      auto pred = head(enc->states(m.input)).argmax(2);
+      auto sel = m.target.ne(-100);
+      right += pred.eq(m.target).logical_and(sel).sum().item<std::int64_t>();
+      all += sel.sum().item<std::int64_t>();
+    }
+    enc->train();
+    return all ? static_cast<double>(right) / static_cast<double>(all) : std::nan("");
+  };
+
+  PretrainResult res;
+  res.model_dir = dir;
+  res.untrained_masked_accuracy = accuracy();
+  std::ofstream lg(dir / "train_log.jsonl", std::ios::trunc);
+  const std::size_t B = static_cast<std::size_t>(o.batch);
+  const std::size_t steps = o.steps_per_epoch > 0 ? static_cast<std::size_t>(o.steps_per_epoch)
+                                                  : std::max<std::size_t>(1, train_rows.size() / B);
+  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+    detail::Rng rng(o.seed * 1000003ull + static_cast<std::uint64_t>(epoch) + 191);
+    torch::manual_seed(o.seed * 1000003ull + static_cast<std::uint64_t>(epoch) + 191);
+    std::vector<std::uint32_t> order = train_rows;
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    double total = 0;
+    auto t0 = Clock::now();
+    for (std::size_t step = 0; step < steps; ++step) {
+      std::vector<std::uint32_t> rows;
+      for (std::size_t b = 0; b < B; ++b) rows.push_back(order[(step * B + b) % order.size()]);
+      auto m = mask_batch(tokens, rows, o.mask_rate, c.vocab_size, rng);
+      auto logits = head(enc->states(m.input));
+      auto loss = torch::nn::functional::cross_entropy(
+          logits.reshape({-1, c.vocab_size}), m.target.reshape({-1}),
+          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+      opt.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(params, 1.0);
+      opt.step();
+      total += loss.item<double>();
+      if ((step + 1) % 50 == 0 || step + 1 == steps) {
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        const double per = secs / static_cast<double>(step + 1);
+        log("fit: pretrain epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) + "/" +
+            std::to_string(steps) + " loss " + fmt("%.4f", total / static_cast<double>(step + 1)) + ", " +
+            fmt("%.0f", static_cast<double>(B) / per) + " texts/s, eta " +
+            fmt("%.0f", per * static_cast<double>(steps - step - 1)) + " s");
+      }
+    }
+    res.epoch_loss.push_back(total / static_cast<double>(steps));
+    lg << json{{"epoch", epoch}, {"loss", res.epoch_loss.back()}}.dump() << '\n';
+  }
+  res.masked_accuracy = accuracy();
+  lg << json{{"masked_accuracy", res.masked_accuracy}, {"untrained_masked_accuracy", res.untrained_masked_accuracy}}.dump()
+     << '\n';
+  lg.close();
+  fs::path tmp = dir / "encoder.pt.tmp";
+  torch::save(enc, tmp.string());
+  detail::fsync_path(tmp);
+  fs::rename(tmp, dir / "encoder.pt");
+  detail::AtomicFile f(dir / "config.json");
+  f.stream() << json{{"preset", o.preset}, {"encoder", encoder_to_json(c)}, {"mask_rate", o.mask_rate},
+                     {"masked_accuracy", res.masked_accuracy}}.dump(2)
+             << '\n';
+  f.commit();
+  log("fit: masked-token accuracy on held-out docs " + fmt("%.4f", res.masked_accuracy) + " (untrained " +
+      fmt("%.4f", res.untrained_masked_accuracy) + ")");
+  return res;
+}
+
+}  // namespace funnel::train

@@ -20,6 +20,7 @@
 #include "model/ranker_model.h"
 #include "model/two_tower.h"
 #include "train/distill.h"
+#include "train/torch_threads.h"
 #include "util/fs.h"
 #include "util/rng.h"
 
@@ -79,10 +80,7 @@ class Trainer {
   PrerankTrainResult run() {
     validate();
     torch::manual_seed(o_.seed);
-    torch::set_num_threads(o_.threads);
-    // Settable once per process, before any inter-op work.
-    static std::once_flag interop_once;
-    std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+    init_torch_threads(o_.threads);
     fs::create_directories(dir_);
     load_data();
     build_model();

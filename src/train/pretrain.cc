@@ -14,6 +14,7 @@
 #include "model/rank_config.h"
 #include "model/tokenizer.h"
 #include "model/two_tower.h"
+#include "train/torch_threads.h"
 #include "util/fs.h"
 #include "util/rng.h"
 
@@ -80,9 +81,7 @@ PretrainResult pretrain_encoder(const fs::path& data, const fs::path& out, const
   EncoderConfig c = encoder_preset(o.preset);
   c.max_len = o.max_len;
   torch::manual_seed(o.seed);
-  torch::set_num_threads(o.threads);
-  static std::once_flag interop_once;
-  std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+  init_torch_threads(o.threads);
   const fs::path dir = out / "pretrain";
   fs::create_directories(dir);
   log("fit: reading " + data.string());

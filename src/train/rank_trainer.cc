@@ -21,6 +21,7 @@
 #include "model/ranker_model.h"
 #include "rank/cross_features.h"
 #include "model/pretrained.h"
+#include "train/torch_threads.h"
 #include "util/fs.h"
 #include "util/rng.h"
 
@@ -72,9 +73,7 @@ class RankTrainer {
   RankTrainResult run() {
     validate();
     torch::manual_seed(o_.seed);
-    torch::set_num_threads(o_.threads);
-    static std::once_flag interop_once;
-    std::call_once(interop_once, [] { at::set_num_interop_threads(1); });
+    init_torch_threads(o_.threads);
     fs::create_directories(dir_);
     load_data();
     build_features();

@@ -137,10 +137,12 @@ void run_distill_ablation(const AblationOptions& a) {
                       {"rank_steps", a.rank_steps}, {"pretrain_steps", a.pretrain_steps}};
   const fs::path shared = out / "shared";
   fs::create_directories(shared);
+  // Shared pieces are reused only when they were made with this setup.
   if (!setup_matches(shared / "setup.json", setup)) {
     std::error_code ec;
     fs::remove_all(shared, ec);
     fs::create_directories(shared);
+    write_json(shared / "setup.json", {{"setup", setup}});
   }
   // BM25 index.
   const fs::path bm25_index = shared / "index-bm25";
@@ -186,8 +188,6 @@ void run_distill_ablation(const AblationOptions& a) {
     p.seed = 1000;
     train::pretrain_encoder(data, dir, p, log);
   }
-  write_json(shared / "setup.json", {{"setup", setup}});
-
   json runs = json::array();
   std::map<std::string, std::vector<RunMetrics>> by_row;
   const auto all_rows = rows();

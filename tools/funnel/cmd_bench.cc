@@ -55,11 +55,13 @@ double measure_read_bandwidth(std::size_t bytes) {
 }  // namespace
 
 void add_bench_recall(CLI::App& bench);
+void add_bench_rank(CLI::App& bench);  // bench_rank.cc
 
 void add_bench(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks, reported as ratios measured in the same run");
   bench->require_subcommand(1);
   add_bench_recall(*bench);
+  add_bench_rank(*bench);
   auto* cmd = bench->add_subcommand("prerank", "Pre-rank scoring: kernels vs memory bandwidth vs libtorch");
   struct Args {
     std::size_t rows = 1000000, candidates = 10000, requests = 50;

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "ablation.h"
+#include "cv.h"
 #include "cascade.h"
 #include "commands.h"
 #include "funnel/error.h"
@@ -86,11 +87,24 @@ void add_eval(CLI::App& app) {
     bool json = false;
     std::string ablation;
     AblationOptions ab;
+    int cv = 0;
+    CvOptions cvo;
   };
   auto a = std::make_shared<Args>();
   a->ab.train.preset = "tiny";
   a->ab.train.epochs = 1;
   a->ab.train.steps_per_epoch = 1000;
+  // Cross-validation on small labels-only collections: tiny models, short runs.
+  a->cvo.prerank.preset = "tiny";
+  a->cvo.prerank.matcher = "dot";
+  a->cvo.prerank.use_image = false;
+  a->cvo.prerank.epochs = 2;
+  a->cvo.prerank.steps_per_epoch = 300;
+  a->cvo.rank.preset = "tiny";
+  a->cvo.rank.epochs = 3;
+  a->cvo.rank.steps_per_epoch = 100;
+  a->cvo.rank.dev_queries = 1000;
+  a->cvo.rank.stored_depth = 0;
   cmd->add_option("--index", a->index, "Index folder built by `funnel index` (required unless --ablation)");
   cmd->add_option("--data", a->data, "Data folder (BEIR layout) with queries.jsonl and qrels/")->required();
   cmd->add_option("--split", a->split, "Qrels split: qrels/<split>.tsv")->capture_default_str();
@@ -105,7 +119,7 @@ void add_eval(CLI::App& app) {
                              "student: teacher, in-batch, ranker distillation, child-tuning, MLM init); writes "
                              "--out/ablation.{md,json,svg}")
                  ->check(CLI::IsMember({"prerank", "distill"}));
-  cmd->add_option("--out", a->ab.out, "Ablation output folder")->capture_default_str()->needs(ab);
+  cmd->add_option("--out", a->ab.out, "Ablation or cross-validation output folder")->capture_default_str();
   cmd->add_option("--seeds", a->ab.seeds, "Ablation seeds")->capture_default_str()->needs(ab)->delimiter(',');
   cmd->add_option("--matchers", a->ab.matchers, "Ablation matchers")->capture_default_str()->needs(ab)->delimiter(',')
       ->check(CLI::IsMember({"dot", "soft_attention", "esim"}));
@@ -127,8 +141,32 @@ void add_eval(CLI::App& app) {
       ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
   cmd->add_option("--pretrain-steps", a->ab.pretrain_steps, "Ablation distill: MLM pre-training steps")
       ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
-  cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept)")->needs(ab);
+  cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept); cross-validation: replace it");
+  cmd->add_option("--cv", a->cv,
+                  "Cross-validate instead: split the judged queries into K folds, train ranker and pre-ranker on K-1 "
+                  "(with pseudo-queries from the docs for the pre-ranker), evaluate the cascade on the held-out fold "
+                  "next to BM25 alone; writes --out/cv.{md,json}")
+      ->check(CLI::Range(2, 100));
+  cmd->add_option("--cv-seed", a->cvo.seed, "Cross-validation: seed of the fold split and the training")->capture_default_str();
+  cmd->add_option("--cv-rank-steps", a->cvo.rank.steps_per_epoch, "Cross-validation: ranker steps per epoch")
+      ->capture_default_str();
+  cmd->add_option("--cv-prerank-steps", a->cvo.prerank.steps_per_epoch, "Cross-validation: pre-ranker steps per epoch")
+      ->capture_default_str();
+  cmd->add_flag("--no-pseudo-queries", [a](std::int64_t) { a->cvo.pseudo_queries = false; },
+                "Cross-validation: train the pre-ranker on the judged queries only");
+  cmd->add_flag("--verbose", a->cvo.verbose, "Cross-validation: print the trainers' progress");
   cmd->callback([=] {
+    if (a->cv > 0) {
+      if (a->ab.out.empty()) throw CLI::ValidationError("--out", "required with --cv");
+      CvOptions o = a->cvo;
+      o.data = a->data;
+      o.out = a->ab.out;
+      o.folds = a->cv;
+      o.force = a->ab.force;
+      o.json = a->json;
+      run_cv(o);
+      return;
+    }
     if (!a->ablation.empty()) {
       if (a->ab.out.empty()) throw CLI::ValidationError("--out", "required with --ablation");
       if (a->ab.keep > a->ab.depth) throw CLI::ValidationError("--keep", "at most --depth");

@@ -1,0 +1,28 @@
+// `funnel eval --cv K`: cross-validation of the trained cascade on a
+// labels-only collection. See cv.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "train/prerank_trainer.h"
+#include "train/rank_trainer.h"
+
+namespace funnel::cli {
+
+struct CvOptions {
+  std::string data, out;
+  int folds = 5;
+  std::uint64_t seed = 1;
+  std::size_t depth = 1000, keep = 100;  // BM25 candidates; what pre-rank keeps (rank keeps them all)
+  bool pseudo_queries = true;            // the pre-ranker also learns from docs' titles / first sentences
+  bool force = false, json = false, verbose = false, keep_models = false;
+  train::PrerankTrainOptions prerank;    // seed and cascade depth/keep are set per fold
+  train::RankTrainOptions rank;          // seed is set per fold
+};
+
+// Writes OUT/cv.md and OUT/cv.json (and each fold's data and models under
+// OUT/fold-N/), prints the table (or the JSON). Throws funnel::Error.
+void run_cv(const CvOptions& options);
+
+}  // namespace funnel::cli

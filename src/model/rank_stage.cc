@@ -48,7 +48,8 @@ std::shared_ptr<const Corpus> load_corpus(const json& cfg, const fs::path& model
 class RankStage final : public Stage {
  public:
   RankStage(const json& cfg, const Index& index, const std::string& where) {
-    detail::check_keys(cfg, {"name", "type", "keep", "models", "corpus", "score_weights"}, where);
+    detail::check_keys(cfg, {"name", "type", "keep", "models", "corpus", "score_weights", "recall_weight", "recall_channel"},
+                       where);
     keep_ = detail::get_size(cfg, "keep", where, 100);
     if (keep_ == 0) throw Error(where + ": field 'keep': expected an integer >= 1");
     fs::path models = cfg.contains("models") ? fs::path(detail::get_string(cfg, "models", where))
@@ -59,6 +60,7 @@ class RankStage final : public Stage {
     weights_ = c.score_weights;
     if (cfg.contains("score_weights")) weights_ = parse_weights(cfg["score_weights"], where + ": field 'score_weights'");
     names_ = std::make_shared<std::vector<std::string>>(c.tasks);
+    load_fusion(cfg, models, where);
   }
 
   void run(const StageContext& ctx, std::vector<Candidate>& cands) const override {
@@ -76,7 +78,17 @@ class RankStage final : public Stage {
       std::lock_guard lock(mu_);  // one batched forward pass per request
       logits = model_->predict(ctx.request.query, rows);
     }
-    const auto scores = model_->score(logits, weights);
+    auto scores = model_->score(logits, weights);
+    // Fusion with the recall channel's score, scaled by its best score in the
+    // request, as fitted on dev in training (MODELS/rank/fusion.json).
+    if (recall_weight_ > 0) {
+      float top = 0, s = 0;
+      for (const auto& c : cands)
+        if (c.channel_score(recall_bit_, s)) top = std::max(top, s);
+      if (top > 0)
+        for (std::size_t i = 0; i < cands.size(); ++i)
+          if (cands[i].channel_score(recall_bit_, s)) scores[i] += static_cast<float>(recall_weight_) * s / top;
+    }
     const std::size_t T = names_->size();
     for (std::size_t i = 0; i < cands.size(); ++i) {
       cands[i].score = scores[i];
@@ -117,6 +129,31 @@ class RankStage final : public Stage {
     return w;
   }
 
+  // The weight w of score = ranker + w x channel score / the request's best
+  // channel score: the config's "recall_weight", else the one `funnel fit
+  // --stage rank` fitted on dev (MODELS/rank/fusion.json), else 0.
+  void load_fusion(const json& cfg, const fs::path& models, const std::string& where) {
+    std::string channel = "bm25";
+    const fs::path f = models / "rank" / "fusion.json";
+    auto check = [](const json& v) { return v.is_number() && v.get<double>() >= 0 && std::isfinite(v.get<double>()); };
+    if (fs::exists(f)) {
+      std::ifstream in(f);
+      json j = json::parse(in, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("recall_weight") || !check(j["recall_weight"]))
+        throw Error(f.string() + ": expected a JSON object with a finite number 'recall_weight' >= 0");
+      recall_weight_ = j["recall_weight"].get<double>();
+      if (j.contains("recall_channel") && j["recall_channel"].is_string()) channel = j["recall_channel"];
+    }
+    if (cfg.contains("recall_weight")) {
+      if (!check(cfg["recall_weight"])) throw Error(where + ": field 'recall_weight': expected a finite number >= 0");
+      recall_weight_ = cfg["recall_weight"].get<double>();
+    }
+    if (cfg.contains("recall_channel")) channel = detail::get_string(cfg, "recall_channel", where);
+    recall_bit_ = channel_bit(channel);
+  }
+
+  double recall_weight_ = 0;
+  std::uint32_t recall_bit_ = 0;
   std::size_t keep_ = 100;
   std::unique_ptr<RankerModel> model_;
   std::vector<double> weights_;

@@ -9,7 +9,10 @@
 namespace funnel::model {
 
 // Builds a rank stage from its config object: {"type": "rank", "keep": N,
-// "models": DIR, "corpus": PATH, "score_weights": {task: weight}}.
+// "models": DIR, "corpus": PATH, "score_weights": {task: weight},
+// "recall_weight": W, "recall_channel": "bm25"}. The score is the sum of
+// score_weights x head logits, plus W x the candidate's recall-channel score
+// / the request's best (W fitted on dev by `funnel fit --stage rank`).
 std::unique_ptr<Stage> make_rank_stage(const nlohmann::json& cfg, const Index& index, const std::string& where);
 
 }  // namespace funnel::model

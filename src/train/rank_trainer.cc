@@ -47,6 +47,7 @@ struct QueryList {
   std::vector<std::uint32_t> rows;  // candidates
   std::vector<float> grade;         // qrels grade, 0 when unjudged
   std::vector<float> feats;         // rows x kF
+  std::vector<float> bm25;          // BM25 scores (dev lists only)
 };
 
 // One logged impression of a training query, with its feature vector.
@@ -82,7 +83,7 @@ class RankTrainer {
     res.model_dir = dir_;
     res.tasks = config_.tasks;
     res.bm25_dev_ndcg = bm25_dev_ndcg_;
-    res.untrained_dev_ndcg = evaluate_dev();
+    res.untrained_dev_ndcg = evaluate_dev().dev_ndcg;
     log_("fit: untrained ranker: dev nDCG@10 " + fmt("%.4f", res.untrained_dev_ndcg) + " (BM25 order of the same lists " +
          fmt("%.4f", bm25_dev_ndcg_) + ")");
     double best = -1;
@@ -94,21 +95,28 @@ class RankTrainer {
       RankEpochLog e;
       e.epoch = epoch;
       e.loss = train_epoch(epoch);
-      e.dev_ndcg = evaluate_dev();
+      const RankEpochLog d = evaluate_dev();
+      e.dev_ndcg = d.dev_ndcg;
+      e.fused_ndcg = d.fused_ndcg;
+      e.fusion_weight = d.fusion_weight;
       e.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       res.epochs.push_back(e);
       log_("fit: epoch " + std::to_string(epoch) + " loss " + fmt("%.4f", e.loss) + " dev nDCG@10 " +
-           fmt("%.4f", e.dev_ndcg) + " (BM25 " + fmt("%.4f", bm25_dev_ndcg_) + ", " + fmt("%.0f", e.seconds) + " s)");
-      const double key = std::isnan(e.dev_ndcg) ? static_cast<double>(epoch) : e.dev_ndcg;
+           fmt("%.4f", e.dev_ndcg) + ", with BM25 weight " + fmt("%g", e.fusion_weight) + " " + fmt("%.4f", e.fused_ndcg) +
+           " (BM25 " + fmt("%.4f", bm25_dev_ndcg_) + ", " + fmt("%.0f", e.seconds) + " s)");
+      const double key = std::isnan(e.fused_ndcg) ? static_cast<double>(epoch) : e.fused_ndcg;
       if (key > best || epoch == 1) {
         best = key;
         res.best_epoch = epoch;
-        res.best_dev_ndcg = e.dev_ndcg;
-        save_model();
+        res.best_dev_ndcg = e.fused_ndcg;
+        res.best_ranker_ndcg = e.dev_ndcg;
+        res.fusion_weight = std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight;
+        save_model(res.fusion_weight, epoch);
       }
       std::ofstream lg(dir_ / "train_log.jsonl", std::ios::app);
       auto num = [](double x) { return std::isnan(x) ? json() : json(x); };
-      lg << json{{"epoch", epoch}, {"loss", e.loss}, {"dev_ndcg10", num(e.dev_ndcg)},
+      lg << json{{"epoch", epoch}, {"loss", e.loss}, {"dev_ndcg10", num(e.dev_ndcg)}, {"fused_dev_ndcg10", num(e.fused_ndcg)},
+                 {"fusion_weight", num(e.fusion_weight)},
                  {"bm25_dev_ndcg10", num(bm25_dev_ndcg_)}, {"seconds", e.seconds}}.dump()
          << '\n';
     }
@@ -299,6 +307,7 @@ class RankTrainer {
       std::vector<std::string> ranked;
       for (const auto& h : bm25_->search(ds_.queries[l.query].text, o_.candidate_depth)) {
         l.rows.push_back(h.row);
+        l.bm25.push_back(static_cast<float>(h.score));
         ranked.push_back(ds_.corpus.docs[h.row].id);
       }
       l.feats.resize(l.rows.size() * kF);
@@ -483,25 +492,48 @@ class RankTrainer {
     return out;
   }
 
-  double evaluate_dev() {
-    if (dev_.empty()) return std::nan("");
+  // The ranker on the dev lists: nDCG@10 of its order, and of ranker + w x
+  // BM25 / the list's best BM25 for the best w on a grid (1000 orders by
+  // BM25, the ranker breaking ties).
+  RankEpochLog evaluate_dev() {
+    RankEpochLog e;
+    e.dev_ndcg = e.fused_ndcg = e.fusion_weight = std::nan("");
+    if (dev_.empty()) return e;
     torch::NoGradGuard no_grad;
     net_->eval();
-    double sum = 0;
-    for (std::size_t i = 0; i < dev_.size(); ++i) {
-      auto sc = score_list(dev_[i]);
-      std::vector<std::size_t> idx(sc.size());
-      for (std::size_t k = 0; k < idx.size(); ++k) idx[k] = k;
-      std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return sc[a] > sc[b]; });
-      std::vector<std::string> ranked;
-      for (auto k : idx) ranked.push_back(ds_.corpus.docs[dev_[i].rows[k]].id);
-      sum += metrics::ndcg_at_k(ranked, dev_qrels_.at(dev_ids_[i]), 10);
-    }
+    std::vector<std::vector<float>> scores;
+    for (const auto& l : dev_) scores.push_back(score_list(l));
     net_->train();
-    return sum / static_cast<double>(dev_.size());
+    auto ndcg = [&](double w) {
+      double sum = 0;
+      for (std::size_t i = 0; i < dev_.size(); ++i) {
+        const auto& l = dev_[i];
+        float top = 1e-6f;
+        for (float b : l.bm25) top = std::max(top, b);
+        std::vector<double> sc(l.rows.size());
+        for (std::size_t k = 0; k < sc.size(); ++k) sc[k] = scores[i][k] + w * l.bm25[k] / top;
+        std::vector<std::size_t> idx(sc.size());
+        for (std::size_t k = 0; k < idx.size(); ++k) idx[k] = k;
+        std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return sc[a] > sc[b]; });
+        std::vector<std::string> ranked;
+        for (auto k : idx) ranked.push_back(ds_.corpus.docs[l.rows[k]].id);
+        sum += metrics::ndcg_at_k(ranked, dev_qrels_.at(dev_ids_[i]), 10);
+      }
+      return sum / static_cast<double>(dev_.size());
+    };
+    e.dev_ndcg = e.fused_ndcg = ndcg(0);
+    e.fusion_weight = 0;
+    for (double w : {0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 1000.0}) {
+      const double v = ndcg(w);
+      if (v > e.fused_ndcg + 1e-9) {
+        e.fused_ndcg = v;
+        e.fusion_weight = w;
+      }
+    }
+    return e;
   }
 
-  void save_model() {
+  void save_model(double fusion_weight, int epoch) {
     fs::path tmp = dir_ / "model.pt.tmp";
     torch::save(net_, tmp.string());
     detail::fsync_path(tmp);
@@ -512,6 +544,11 @@ class RankTrainer {
       f.commit();
     }
     serving_features_->save(dir_ / "features.bin");
+    {
+      detail::AtomicFile f(dir_ / "fusion.json");
+      f.stream() << json{{"recall_weight", fusion_weight}, {"recall_channel", "bm25"}, {"epoch", epoch}}.dump(2) << '\n';
+      f.commit();
+    }
     detail::AtomicFile d(dir_ / "data.json");
     d.stream() << json{{"data", fs::absolute(data_).lexically_normal().string()}}.dump(2) << '\n';
     d.commit();

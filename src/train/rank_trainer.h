@@ -47,14 +47,19 @@ struct RankTrainOptions {
 struct RankEpochLog {
   int epoch = 0;
   double loss = 0;
-  double dev_ndcg = 0;  // nDCG@10 of BM25's top candidate_depth re-ranked (NaN without dev qrels)
+  double dev_ndcg = 0;  // nDCG@10 of BM25's top candidate_depth re-ranked by the ranker alone (NaN without dev qrels)
+  // The same ordered by ranker + w x BM25 / the list's best BM25, with w
+  // fitted on the dev lists (0: the ranker alone; 1000: BM25's order).
+  double fused_ndcg = 0, fusion_weight = 0;
   double seconds = 0;
 };
 
 struct RankTrainResult {
   double bm25_dev_ndcg = 0;       // BM25's own order of the same dev lists
   double untrained_dev_ndcg = 0;
-  double best_dev_ndcg = 0;
+  double best_dev_ndcg = 0;       // fused, at the best epoch (the stage's serving score)
+  double best_ranker_ndcg = 0;    // the ranker alone at that epoch
+  double fusion_weight = 0;       // saved in OUT/rank/fusion.json
   int best_epoch = 0;
   std::vector<RankEpochLog> epochs;
   std::vector<std::string> tasks;
@@ -66,7 +71,8 @@ struct RankTrainResult {
 // Trains on the data folder `data` (BEIR layout with qrels/train.tsv;
 // impressions.jsonl and human_labels.tsv if present) and writes
 // OUT/rank/{config.json, tokenizer.model, model.pt, features.bin,
-// train_log.jsonl, train_scores.jsonl, data.json}. Throws funnel::Error.
+// fusion.json, train_log.jsonl, train_scores.jsonl, data.json}. The epoch
+// kept is the one with the best fused dev nDCG@10. Throws funnel::Error.
 RankTrainResult train_rank(const std::filesystem::path& data, const std::filesystem::path& out,
                            const RankTrainOptions& options, const std::function<void(const std::string&)>& log);
 

@@ -20,6 +20,7 @@ struct AblationOptions {
   std::size_t eval_queries = 0;          // test queries evaluated (evenly spaced); 0: all
   int teacher_hidden = 64, teacher_layers = 2;  // the two-tower teacher's encoder
   int rank_steps = 1000, pretrain_steps = 1000;
+  std::vector<std::string> rows;         // distill: only these rows (slugs: alone, margin, inbatch, ranker, child, mlm15, mlm30, mlm45); empty: all
 };
 
 // Pre-rank: matchers x (with, without image) x seeds. See ablation_prerank.cc.

@@ -11,6 +11,7 @@
 // order consistency of pre-rank with the ranker, nDCG@10 of pre-rank's
 // order and of the final (ranked) list.
 // Writes OUT/ablation.md, OUT/ablation.json, OUT/ablation.svg.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -44,7 +45,7 @@ struct Row {
   double mask_rate = 0;  // 0: no pre-training
 };
 
-std::vector<Row> rows() {
+std::vector<Row> all_rows_of_table() {
   std::vector<Row> r;
   Row x{"student alone", "alone"};
   r.push_back(x);
@@ -174,8 +175,15 @@ void run_distill_ablation(const AblationOptions& a) {
     r.seed = 1000;
     train::train_rank(data, ranker, r, log);
   }
+  // The rows to run (all, or those --rows names).
+  std::vector<Row> all_rows;
+  for (const auto& row : all_rows_of_table())
+    if (a.rows.empty() || std::find(a.rows.begin(), a.rows.end(), row.slug) != a.rows.end()) all_rows.push_back(row);
+  for (const auto& slug : a.rows)
+    if (std::none_of(all_rows.begin(), all_rows.end(), [&](const Row& r) { return r.slug == slug; }))
+      throw Error("--rows: unknown row '" + slug + "' (alone, margin, inbatch, ranker, child, mlm15, mlm30, mlm45)");
   // MLM encoders.
-  for (const auto& row : rows()) {
+  for (const auto& row : all_rows) {
     if (row.mask_rate == 0) continue;
     const fs::path dir = shared / row.slug;
     if (fs::exists(dir / "pretrain" / "encoder.pt")) continue;
@@ -190,7 +198,6 @@ void run_distill_ablation(const AblationOptions& a) {
   }
   json runs = json::array();
   std::map<std::string, std::vector<RunMetrics>> by_row;
-  const auto all_rows = rows();
   std::size_t done = 0;
   const std::size_t total = all_rows.size() * a.seeds.size();
   for (const auto& row : all_rows) {

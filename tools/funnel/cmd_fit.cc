@@ -167,9 +167,10 @@ void add_fit(CLI::App& app) {
       auto res = train::train_rank(a->data, a->out, r, log);
       std::string tasks;
       for (const auto& t : res.tasks) tasks += (tasks.empty() ? "" : ", ") + t;
-      std::printf("trained the ranker (%s): best dev nDCG@10 %.4f at epoch %d (untrained %.4f, BM25 order %.4f); model %s in %s\n",
-                  tasks.c_str(), res.best_dev_ndcg, res.best_epoch, res.untrained_dev_ndcg, res.bm25_dev_ndcg,
-                  res.model_id.c_str(), res.model_dir.c_str());
+      std::printf("trained the ranker (%s): best dev nDCG@10 %.4f at epoch %d (ranker alone %.4f, BM25 weight %g; "
+                  "untrained %.4f, BM25 order %.4f); model %s in %s\n",
+                  tasks.c_str(), res.best_dev_ndcg, res.best_epoch, res.best_ranker_ndcg, res.fusion_weight,
+                  res.untrained_dev_ndcg, res.bm25_dev_ndcg, res.model_id.c_str(), res.model_dir.c_str());
       return;
     }
     train::PrerankTrainOptions o = a->o;

@@ -172,6 +172,8 @@ class Trainer {
     if (o_.epochs < 1) throw Error("fit: --epochs must be >= 1");
     if (!(o_.lr > 0)) throw Error("fit: --lr must be > 0");
     if (!o_.ranker_scores.empty()) {
+      const fs::path f = fs::path(o_.ranker_scores) / "rank" / "train_scores.jsonl";
+      if (!fs::is_regular_file(f)) throw Error(f.string() + ": missing (train the ranker with `funnel fit --stage rank` first)");
       if (!(o_.distill_ranker >= 0) || !(o_.ranker_temperature > 0)) throw Error("fit: --distill-ranker must be >= 0 and its temperature > 0");
       if (!(o_.ranker_rise >= 0 && o_.ranker_final >= 0 && o_.ranker_rise + o_.ranker_final <= 1))
         throw Error("fit: the ranker schedule needs rise >= 0, final >= 0 and rise + final <= 1");

@@ -118,5 +118,39 @@ TEST_F(CliTest, HelpAndUsageErrors) {
   EXPECT_FALSE(fs::exists(tmp_->path() / "x"));
 }
 
+// The rank-issue commands' argument errors: clear messages, no output left.
+TEST_F(CliTest, RankPretrainAndCvArgumentErrors) {
+  for (const char* cmd : {"fit --help", "eval --help", "bench rank --help"}) {
+    auto r = test::run_cli(cmd);
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+  }
+  EXPECT_NE(test::run_cli("fit --help").output.find("--task-weights"), std::string::npos);
+  EXPECT_NE(test::run_cli("eval --help").output.find("--cv"), std::string::npos);
+  const std::string out = (tmp_->path() / "m").string();
+  auto r = test::run_cli("fit --stage rank --data " + world() + " --out " + out + " --task-weights relevance=x");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--task-weights: 'x' is not a number"), std::string::npos) << r.output;
+  r = test::run_cli("fit --stage rank --data " + world() + " --out " + out + " --task-weights dwell=1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("unknown task 'dwell'"), std::string::npos) << r.output;
+  r = test::run_cli("fit --stage pretrain --data " + world() + " --out " + out + " --mask-rate 1.5");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--mask-rate must be in (0, 1)"), std::string::npos) << r.output;
+  r = test::run_cli("fit --data " + world() + " --out " + out + " --ranker-scores " + (tmp_->path() / "none").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("train_scores.jsonl: missing"), std::string::npos) << r.output;
+  r = test::run_cli("eval --cv 5 --data " + world());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--out"), std::string::npos) << r.output;
+  r = test::run_cli("eval --ablation distill --data " + world() + " --out " + out + " --rows bogus");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("unknown row 'bogus'"), std::string::npos) << r.output;
+  r = test::run_cli("bench rank --models " + (tmp_->path() / "none").string());
+  EXPECT_EQ(r.exit_code, 1);
+  r = test::run_cli("search --index " + index() + " --config " + std::string(FUNNEL_SOURCE_DIR) +
+                    "/configs/demo-full.json peppa");
+  EXPECT_EQ(r.exit_code, 1);  // the full cascade needs embeddings and a ranker this index lacks
+}
+
 }  // namespace
 }  // namespace funnel

@@ -101,6 +101,13 @@ void run_distill_ablation(const AblationOptions& a) {
   const fs::path data(a.data), out(a.out);
   if (!fs::is_directory(data)) throw Error(a.data + ": data folder not found");
   if (a.seeds.empty()) throw Error("--seeds: at least one seed");
+  // The rows to run (all, or those --rows names).
+  std::vector<Row> all_rows;
+  for (const auto& row : all_rows_of_table())
+    if (a.rows.empty() || std::find(a.rows.begin(), a.rows.end(), row.slug) != a.rows.end()) all_rows.push_back(row);
+  for (const auto& slug : a.rows)
+    if (std::none_of(all_rows.begin(), all_rows.end(), [&](const Row& r) { return r.slug == slug; }))
+      throw Error("--rows: unknown row '" + slug + "' (alone, margin, inbatch, ranker, child, mlm15, mlm30, mlm45)");
   if (fs::exists(out) && !fs::is_empty(out) && !a.force)
     throw Error(a.out + ": exists and is not empty (pass --force to reuse it: finished runs are kept)");
   fs::create_directories(out / "runs");
@@ -175,13 +182,6 @@ void run_distill_ablation(const AblationOptions& a) {
     r.seed = 1000;
     train::train_rank(data, ranker, r, log);
   }
-  // The rows to run (all, or those --rows names).
-  std::vector<Row> all_rows;
-  for (const auto& row : all_rows_of_table())
-    if (a.rows.empty() || std::find(a.rows.begin(), a.rows.end(), row.slug) != a.rows.end()) all_rows.push_back(row);
-  for (const auto& slug : a.rows)
-    if (std::none_of(all_rows.begin(), all_rows.end(), [&](const Row& r) { return r.slug == slug; }))
-      throw Error("--rows: unknown row '" + slug + "' (alone, margin, inbatch, ranker, child, mlm15, mlm30, mlm45)");
   // MLM encoders.
   for (const auto& row : all_rows) {
     if (row.mask_rate == 0) continue;

@@ -158,6 +158,10 @@ void add_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-pseudo-queries", [a](std::int64_t) { a->cvo.pseudo_queries = false; },
                 "Cross-validation: train the pre-ranker on the judged queries only");
+  cmd->add_flag("--cv-no-text", [a](std::int64_t) { a->cvo.rank.use_text = false; },
+                "Cross-validation: the ranker without its text tower (features only; fewer weights to fit from few queries)");
+  cmd->add_option("--cv-rank-epochs", a->cvo.rank.epochs, "Cross-validation: ranker epochs (the best on dev is kept)")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_flag("--verbose", a->cvo.verbose, "Cross-validation: print the trainers' progress");
   cmd->callback([=] {
     if (a->cv > 0) {

@@ -227,6 +227,9 @@ void run_cv(const CvOptions& o) {
                 {"bm25", {{"ndcg@10", bm}, {"sd", bs}, {"per_fold", bm25_ndcg}}},
                 {"fold_details", folds},
                 {"pseudo_queries", pseudo.size()},
+                {"ranker", std::string(o.rank.use_text ? "text tower + cross features" : "cross features only (--cv-no-text)") +
+                               ", " + std::to_string(o.rank.epochs) + " epochs x " + std::to_string(o.rank.steps_per_epoch) +
+                               " steps"},
                 {"cascade_config", "BM25 top " + std::to_string(o.depth) + " -> pre-rank keeps " + std::to_string(o.keep) +
                                        " -> rank"},
                 {"training", "ranker: real training-fold queries; pre-ranker: real training-fold queries + " +
@@ -236,7 +239,8 @@ void run_cv(const CvOptions& o) {
   md << "# Cross-validation: `" << o.data << "`\n\n"
      << "- " << ids.size() << " judged queries, " << o.folds << " folds by query (seed " << o.seed << ")\n"
      << "- cascade: BM25 top " << o.depth << " -> pre-rank keeps " << o.keep << " -> rank\n"
-     << "- " << res["cv"]["training"].get<std::string>() << "\n\n"
+     << "- " << res["cv"]["training"].get<std::string>() << "\n"
+     << "- ranker: " << res["cv"]["ranker"].get<std::string>() << "\n\n"
      << "| fold | queries | cascade nDCG@10 | pre-rank only | BM25 |\n|---|---|---|---|---|\n";
   for (std::size_t i = 0; i < folds.size(); ++i) {
     char buf[200];

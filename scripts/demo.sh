@@ -136,8 +136,7 @@ example=$(sed -n '3p' "$OUT/world/queries.jsonl" | sed 's/.*"text":"\([^"]*\)".*
   echo
   echo '```'
   "$FUNNEL" search --index "$OUT/index-prerank" --config configs/demo-full.json --k 3 --json "$example" 2>/dev/null |
-    sed -n 's/^ *"\(id\|click\|watch\|like\|relevance\)": \(.*\)$/\1 \2/p' | tr -d '",' | paste -sd' ' | sed 's/ id /\nid /g'
-  echo
+    grep -E '^ *"(id|click|watch|like|relevance)"' | sed 's/^ *//' | paste -d' ' - - - - - || true
   echo '```'
   echo
   tail -n +2 "$OUT/full.md.body"

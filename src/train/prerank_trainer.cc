@@ -673,15 +673,21 @@ class Trainer {
 
   // The teacher's scores of the same batch: MarginMSE on each pair's
   // (positive, hard negative), KL on each query's row over the batch's docs
-  // (cells masked for the student are masked for both).
-  torch::Tensor distill_loss(const torch::Tensor& student, const torch::Tensor& mask,
+  // (cells masked for the student are masked for both). Both models' raw
+  // scores are divided by the InfoNCE temperature first, so the losses act
+  // on the logits the student's own loss uses: on raw cosine scores in
+  // [-1, 1] a softmax over the batch is almost flat and margins are tiny,
+  // and the distillation terms moved nothing (the first ablation run).
+  torch::Tensor distill_loss(const torch::Tensor& raw, const torch::Tensor& mask,
                              const std::vector<std::uint32_t>& qrows, const std::vector<std::uint32_t>& all_docs) {
     torch::Tensor t;
     {
       torch::NoGradGuard no_grad;
       t = teacher_->score_matrix(teacher_->encode_queries(make_token_batch(teacher_queries_, qrows, &teacher_queries_bow_)),
-                                 teacher_->encode_docs(make_doc_batch(teacher_docs_, all_docs)));
+                                 teacher_->encode_docs(make_doc_batch(teacher_docs_, all_docs))) /
+          o_.temperature;
     }
+    const auto student = raw / o_.temperature;
     const auto B = static_cast<std::int64_t>(qrows.size());
     auto idx = torch::arange(B);
     auto loss = torch::zeros({});

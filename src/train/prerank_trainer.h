@@ -53,7 +53,9 @@ struct PrerankTrainOptions {
   // before, TECHNIQUES.md 3): the student's positive-minus-hard-negative
   // margin follows the teacher's (MarginMSE, weight `distill_margin`), and
   // each query's softmax over the batch's docs follows the teacher's (KL at
-  // temperature `distill_temperature`, weight `distill_inbatch`).
+  // temperature `distill_temperature`, weight `distill_inbatch`). Both act
+  // on the scores divided by the InfoNCE `temperature` (the logits of the
+  // student's own loss).
   std::string teacher;
   double distill_margin = 1.0, distill_inbatch = 0.0, distill_temperature = 1.0;
   // Child-tuning of the gradients: "" (off), "F" (Bernoulli mask, rate

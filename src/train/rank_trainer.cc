@@ -83,6 +83,7 @@ class RankTrainer {
     res.model_dir = dir_;
     res.tasks = config_.tasks;
     res.bm25_dev_ndcg = bm25_dev_ndcg_;
+    res.dev_lists = dev_.size();
     res.untrained_dev_ndcg = evaluate_dev().dev_ndcg;
     log_("fit: untrained ranker: dev nDCG@10 " + fmt("%.4f", res.untrained_dev_ndcg) + " (BM25 order of the same lists " +
          fmt("%.4f", bm25_dev_ndcg_) + ")");
@@ -99,6 +100,7 @@ class RankTrainer {
       e.dev_ndcg = d.dev_ndcg;
       e.fused_ndcg = d.fused_ndcg;
       e.fusion_weight = d.fusion_weight;
+      e.grid_ndcg = d.grid_ndcg;
       e.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       res.epochs.push_back(e);
       log_("fit: epoch " + std::to_string(epoch) + " loss " + fmt("%.4f", e.loss) + " dev nDCG@10 " +
@@ -521,11 +523,13 @@ class RankTrainer {
       }
       return sum / static_cast<double>(dev_.size());
     };
-    e.dev_ndcg = e.fused_ndcg = ndcg(0);
-    e.fusion_weight = 0;
-    for (double w : {0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 1000.0}) {
+    for (double w : rank_fusion_grid()) {
       const double v = ndcg(w);
-      if (v > e.fused_ndcg + 1e-9) {
+      e.grid_ndcg.push_back(v);
+      if (w == 0) {
+        e.dev_ndcg = e.fused_ndcg = v;
+        e.fusion_weight = 0;
+      } else if (v > e.fused_ndcg + 1e-9) {
         e.fused_ndcg = v;
         e.fusion_weight = w;
       }
@@ -611,6 +615,11 @@ class RankTrainer {
 };
 
 }  // namespace
+
+const std::vector<double>& rank_fusion_grid() {
+  static const std::vector<double> grid = {0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 1000};
+  return grid;
+}
 
 RankTrainResult train_rank(const fs::path& data, const fs::path& out, const RankTrainOptions& options,
                            const std::function<void(const std::string&)>& log) {

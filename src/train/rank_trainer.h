@@ -51,10 +51,20 @@ struct RankEpochLog {
   // The same ordered by ranker + w x BM25 / the list's best BM25, with w
   // fitted on the dev lists (0: the ranker alone; 1000: BM25's order).
   double fused_ndcg = 0, fusion_weight = 0;
+  // Dev nDCG@10 at each weight of rank_fusion_grid(), in its order (empty
+  // without dev qrels): what a caller needs to pool dev lists of several
+  // runs, as `funnel eval --cv` does over its inner folds.
+  std::vector<double> grid_ndcg;
   double seconds = 0;
 };
 
+// The weights w that the dev check tries for ranker + w x BM25 / the list's
+// best BM25, ascending: 0 is the ranker alone, 1000 BM25's order (the
+// ranker breaking ties).
+const std::vector<double>& rank_fusion_grid();
+
 struct RankTrainResult {
+  std::size_t dev_lists = 0;      // dev queries of the dev check (0: no dev qrels)
   double bm25_dev_ndcg = 0;       // BM25's own order of the same dev lists
   double untrained_dev_ndcg = 0;
   double best_dev_ndcg = 0;       // fused, at the best epoch (the stage's serving score)

@@ -1,5 +1,7 @@
 // The CLI end to end on a small world: gen -> index -> search -> eval, the
 // JSON shapes other tools rely on, and the refusal to overwrite.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -150,6 +152,57 @@ TEST_F(CliTest, RankPretrainAndCvArgumentErrors) {
   r = test::run_cli("search --index " + index() + " --config " + std::string(FUNNEL_SOURCE_DIR) +
                     "/configs/demo-full.json peppa");
   EXPECT_EQ(r.exit_code, 1);  // the full cascade needs embeddings and a ranker this index lacks
+}
+
+// `funnel eval --cv` end to end on MED with tiny training budgets: every
+// training query is an inner dev query once, the ranker's BM25 weight comes
+// from the pooled inner folds, and --force never replaces a folder that is
+// not a cross-validation output, nor the data folder.
+TEST_F(CliTest, CrossValidationPoolsInnerFoldsAndGuardsItsOutput) {
+  const fs::path med = fs::path(FUNNEL_SHARED_DATA) / "beir" / "med";
+  if (!fs::exists(med / "corpus.jsonl")) GTEST_SKIP() << med << " not found";
+  const fs::path out = tmp_->path() / "cv";
+  const std::string args = "eval --cv 2 --cv-inner 2 --cv-rank-epochs 2 --cv-rank-steps 4 --cv-prerank-steps 4 --data " +
+                           med.string() + " --json --out ";
+  auto r = test::run_cli(args + out.string(), false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json cv = json::parse(r.output).at("cv");
+  EXPECT_EQ(cv["folds"], 2);
+  EXPECT_EQ(cv["inner_folds"], 2);
+  EXPECT_EQ(cv["queries"], 30);
+  ASSERT_EQ(cv["cascade"]["per_fold"].size(), 2u);
+  for (const char* k : {"cascade", "bm25", "prerank"}) {
+    const double v = cv[k]["ndcg@10"];
+    EXPECT_GT(v, 0.0) << k;
+    EXPECT_LE(v, 1.0) << k;
+  }
+  const auto& grid = std::vector<double>{0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 1000};
+  for (const auto& f : cv["fold_details"]) {
+    // All 15 training queries were dev once (each has a relevant doc).
+    EXPECT_EQ(f["ranker_dev_queries"], f["ranker_train_queries"]);
+    EXPECT_EQ(f["ranker_train_queries"].get<int>() + f["test_queries"].get<int>(), 30);
+    const int epoch = f["ranker_epoch"];
+    EXPECT_TRUE(epoch == 1 || epoch == 2) << epoch;
+    const double w = f["rank_fusion_weight"];
+    EXPECT_NE(std::find(grid.begin(), grid.end(), w), grid.end()) << w;
+    const json fusion = json::parse(test::read_file(out / ("fold-" + std::to_string(f["fold"].get<int>())) / "models" /
+                                                    "rank" / "fusion.json"));
+    EXPECT_EQ(fusion["recall_weight"].get<double>(), w);
+    EXPECT_EQ(fusion["dev_lists"], f["ranker_dev_queries"]);
+  }
+  EXPECT_FALSE(fs::exists(out / "fold-1" / "inner-1"));  // inner models are removed
+  EXPECT_TRUE(fs::is_regular_file(out / "cv.md"));
+  // --force replaces a cross-validation folder, but not another folder or the data.
+  const fs::path other = tmp_->path() / "not-cv";
+  test::write_file(other / "keep.txt", "mine");
+  r = test::run_cli(args + other.string() + " --force");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("not a cross-validation folder"), std::string::npos) << r.output;
+  EXPECT_EQ(test::read_file(other / "keep.txt"), "mine");
+  r = test::run_cli(args + med.string() + " --force");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("holds the input"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::is_regular_file(med / "corpus.jsonl"));
 }
 
 }  // namespace

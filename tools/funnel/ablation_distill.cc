@@ -142,6 +142,8 @@ void run_distill_ablation(const AblationOptions& a) {
                       {"preset", a.train.preset}, {"epochs", a.train.epochs}, {"steps", a.train.steps_per_epoch},
                       {"batch", a.train.batch}, {"depth", a.depth}, {"keep", a.keep}, {"eval_queries", queries.size()},
                       {"teacher_hidden", a.teacher_hidden}, {"teacher_layers", a.teacher_layers},
+                      {"teacher_epochs", a.teacher_epochs}, {"margin_weight", a.margin_weight},
+                      {"inbatch_weight", a.inbatch_weight}, {"distill_on", "logits"},
                       {"rank_steps", a.rank_steps}, {"pretrain_steps", a.pretrain_steps}};
   const fs::path shared = out / "shared";
   fs::create_directories(shared);
@@ -164,10 +166,11 @@ void run_distill_ablation(const AblationOptions& a) {
   const fs::path teacher = shared / "teacher";
   if (!fs::exists(teacher / "prerank" / "model.pt")) {
     log("training the two-tower teacher (hidden " + std::to_string(a.teacher_hidden) + ", " +
-        std::to_string(a.teacher_layers) + " layers)");
+        std::to_string(a.teacher_layers) + " layers, " + std::to_string(a.teacher_epochs) + " epochs)");
     train::PrerankTrainOptions o = a.train;
     o.hidden = a.teacher_hidden;
     o.layers = a.teacher_layers;
+    o.epochs = a.teacher_epochs;
     o.seed = 1000;
     train::train_prerank(data, teacher, o, log);
   }
@@ -223,8 +226,8 @@ void run_distill_ablation(const AblationOptions& a) {
         o.cascade_keep = a.keep;
         if (row.margin || row.inbatch) {
           o.teacher = teacher.string();
-          o.distill_margin = row.margin ? 1.0 : 0.0;
-          o.distill_inbatch = row.inbatch ? 1.0 : 0.0;
+          o.distill_margin = row.margin ? a.margin_weight : 0.0;
+          o.distill_inbatch = row.inbatch ? a.inbatch_weight : 0.0;
         }
         if (row.ranker) o.ranker_scores = ranker.string();
         if (row.child) o.child_tuning = "D";
@@ -279,8 +282,10 @@ void run_distill_ablation(const AblationOptions& a) {
      << "- cascade: BM25 top " << a.depth << " -> pre-rank keeps " << a.keep << " -> rank (the cross ranker)\n"
      << "- student: preset " << a.train.preset << ", matcher " << a.train.matcher << (a.train.use_image ? "" : ", no image")
      << ", " << a.train.epochs << " epoch(s) x " << a.train.steps_per_epoch << " steps of " << a.train.batch << "\n"
-     << "- teacher: the same two-tower, hidden " << a.teacher_hidden << ", " << a.teacher_layers
-     << " layers; ranker: " << a.rank_steps << " steps; MLM pre-training: " << a.pretrain_steps << " steps\n"
+     << "- teacher: the same two-tower, hidden " << a.teacher_hidden << ", " << a.teacher_layers << " layers, "
+     << a.teacher_epochs << " epoch(s); MarginMSE weight " << a.margin_weight << ", in-batch KL weight "
+     << a.inbatch_weight << " (both on the logits, score / InfoNCE temperature); ranker: " << a.rank_steps
+     << " steps; MLM pre-training: " << a.pretrain_steps << " steps\n"
      << "- seeds: ";
   for (std::size_t i = 0; i < a.seeds.size(); ++i) md << (i ? ", " : "") << a.seeds[i];
   md << " (mean ± sd); each row adds to the row above it, the MLM rows start the full recipe from a pre-trained encoder\n\n"

@@ -100,9 +100,13 @@ void add_eval(CLI::App& app) {
   a->cvo.prerank.use_image = false;
   a->cvo.prerank.epochs = 2;
   a->cvo.prerank.steps_per_epoch = 300;
+  // The ranker on labels-only data: cross features only by default (a text
+  // tower learnt from a few dozen queries overfits: on CISI it lost to BM25),
+  // trained long enough for the inner folds to pick the epoch.
   a->cvo.rank.preset = "tiny";
-  a->cvo.rank.epochs = 3;
-  a->cvo.rank.steps_per_epoch = 100;
+  a->cvo.rank.use_text = false;
+  a->cvo.rank.epochs = 10;
+  a->cvo.rank.steps_per_epoch = 300;
   a->cvo.rank.dev_queries = 1000;
   a->cvo.rank.stored_depth = 0;
   cmd->add_option("--index", a->index, "Index folder built by `funnel index` (required unless --ablation)");
@@ -143,6 +147,14 @@ void add_eval(CLI::App& app) {
       ->needs(ab)->delimiter(',');
   cmd->add_option("--rank-steps", a->ab.rank_steps, "Ablation distill: the ranker's training steps")
       ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
+  cmd->add_option("--teacher-epochs", a->ab.teacher_epochs,
+                  "Ablation distill: epochs (of --steps) the two-tower teacher trains; more than the students' so it "
+                  "has something to teach")
+      ->capture_default_str()->needs(ab)->check(CLI::Range(1, 1000));
+  cmd->add_option("--margin-weight", a->ab.margin_weight, "Ablation distill: MarginMSE weight of the rows that use it")
+      ->capture_default_str()->needs(ab)->check(CLI::NonNegativeNumber);
+  cmd->add_option("--inbatch-weight", a->ab.inbatch_weight, "Ablation distill: in-batch KL weight of the rows that use it")
+      ->capture_default_str()->needs(ab)->check(CLI::NonNegativeNumber);
   cmd->add_option("--pretrain-steps", a->ab.pretrain_steps, "Ablation distill: MLM pre-training steps")
       ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
   cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept); cross-validation: replace it");
@@ -158,10 +170,15 @@ void add_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-pseudo-queries", [a](std::int64_t) { a->cvo.pseudo_queries = false; },
                 "Cross-validation: train the pre-ranker on the judged queries only");
-  cmd->add_flag("--cv-no-text", [a](std::int64_t) { a->cvo.rank.use_text = false; },
-                "Cross-validation: the ranker without its text tower (features only; fewer weights to fit from few queries)");
+  cmd->add_flag("--cv-text,!--cv-no-text", a->cvo.rank.use_text,
+                "Cross-validation: give the ranker its text tower too (default: cross features only, the fewer "
+                "weights that a few dozen judged queries can fit)");
   cmd->add_option("--cv-rank-epochs", a->cvo.rank.epochs, "Cross-validation: ranker epochs (the best on dev is kept)")
       ->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--cv-inner", a->cvo.inner_folds,
+                  "Cross-validation: inner folds of the training queries that choose the ranker's epoch and BM25 "
+                  "weight on all of them (0: on one dev split of a fifth)")
+      ->capture_default_str()->check(CLI::Range(0, 100));
   cmd->add_flag("--verbose", a->cvo.verbose, "Cross-validation: print the trainers' progress");
   cmd->callback([=] {
     if (a->cv > 0) {

@@ -16,6 +16,11 @@ struct CvOptions {
   std::uint64_t seed = 1;
   std::size_t depth = 1000, keep = 100;  // BM25 candidates; what pre-rank keeps (rank keeps them all)
   bool pseudo_queries = true;            // the pre-ranker also learns from docs' titles / first sentences
+  // The ranker's epoch and BM25 fusion weight are chosen on the pooled dev
+  // lists of this many inner folds of the training queries (each inner
+  // ranker trained on the others), then a ranker is trained on all of them.
+  // 0 or 1: chosen on one dev split (a fifth of the training queries).
+  int inner_folds = 4;
   bool force = false, json = false, verbose = false, keep_models = false;
   train::PrerankTrainOptions prerank;    // seed and cascade depth/keep are set per fold
   train::RankTrainOptions rank;          // seed is set per fold

@@ -57,7 +57,10 @@ struct PrerankTrainOptions {
   // on the scores divided by the InfoNCE `temperature` (the logits of the
   // student's own loss).
   std::string teacher;
-  double distill_margin = 1.0, distill_inbatch = 0.0, distill_temperature = 1.0;
+  // Defaults from a sweep on the demo world (seed 1, 800 steps): MarginMSE at
+  // 1 and 0.1 pulled the student below training alone, in-batch KL at 1 lifted
+  // its label AUC.
+  double distill_margin = 0.02, distill_inbatch = 1.0, distill_temperature = 1.0;
   // Child-tuning of the gradients: "" (off), "F" (Bernoulli mask, rate
   // child_rate, rescaled) or "D" (fixed child network: the child_rate share
   // of weights with the largest Fisher information over `child_fisher_batches`

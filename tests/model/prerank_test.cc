@@ -133,14 +133,16 @@ TEST(PrerankTrain, DistilsFromATeacherWithChildTuning) {
   // The teacher's losses enter the objective: without child-tuning (whose
   // Fisher batches draw dropout), the same seed with and without the
   // teacher sees the same batches and initial weights, so equal losses
-  // would mean the distillation terms were zero.
+  // would mean the distillation terms were zero. They act on the logits
+  // (score / InfoNCE temperature): on raw cosine scores the in-batch KL was
+  // almost 0 and the first ablation saw no effect, so ask for a clear gap.
   auto with_teacher = s;
   with_teacher.child_tuning.clear();
   auto plain = with_teacher;
   plain.teacher.clear();
   auto rt = train::train_prerank(world_dir(), out.path() / "with-teacher", with_teacher, {});
   auto rp = train::train_prerank(world_dir(), out.path() / "plain", plain, {});
-  EXPECT_GT(rt.epochs[0].loss, rp.epochs[0].loss);
+  EXPECT_GT(rt.epochs[0].loss, rp.epochs[0].loss + 0.1) << rt.epochs[0].loss << " vs " << rp.epochs[0].loss;
   s.teacher = (out.path() / "nowhere").string();
   EXPECT_THROW(train::train_prerank(world_dir(), out.path() / "student2", s, {}), Error);
   s.teacher.clear();

@@ -155,18 +155,22 @@ TEST_F(CliTest, RankPretrainAndCvArgumentErrors) {
 }
 
 // `funnel eval --cv` end to end on MED with tiny training budgets: every
-// training query is an inner dev query once, the ranker's BM25 weight comes
-// from the pooled inner folds, and --force never replaces a folder that is
-// not a cross-validation output, nor the data folder.
+// training query is an inner dev query once, no test query of a fold is in
+// its training or dev qrels, the ranker's BM25 weight comes from the pooled
+// inner folds, and --force replaces an earlier cross-validation folder but
+// never another folder or the data folder.
 TEST_F(CliTest, CrossValidationPoolsInnerFoldsAndGuardsItsOutput) {
   const fs::path med = fs::path(FUNNEL_SHARED_DATA) / "beir" / "med";
   if (!fs::exists(med / "corpus.jsonl")) GTEST_SKIP() << med << " not found";
   const fs::path out = tmp_->path() / "cv";
+  test::write_file(out / "cv.json", "{}");  // an earlier run's output, replaced with --force
+  test::write_file(out / "stale.txt", "old");
   const std::string args = "eval --cv 2 --cv-inner 2 --cv-rank-epochs 2 --cv-rank-steps 4 --cv-prerank-steps 4 --data " +
-                           med.string() + " --json --out ";
-  auto r = test::run_cli(args + out.string(), false);
+                           med.string() + " --out ";
+  auto r = test::run_cli(args + out.string() + " --force");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const json cv = json::parse(r.output).at("cv");
+  EXPECT_FALSE(fs::exists(out / "stale.txt"));
+  const json cv = json::parse(test::read_file(out / "cv.json")).at("cv");
   EXPECT_EQ(cv["folds"], 2);
   EXPECT_EQ(cv["inner_folds"], 2);
   EXPECT_EQ(cv["queries"], 30);
@@ -176,23 +180,30 @@ TEST_F(CliTest, CrossValidationPoolsInnerFoldsAndGuardsItsOutput) {
     EXPECT_GT(v, 0.0) << k;
     EXPECT_LE(v, 1.0) << k;
   }
-  const auto& grid = std::vector<double>{0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 1000};
+  const std::vector<double> grid = {0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 1000};
+  ASSERT_EQ(cv["fold_details"].size(), 2u);
   for (const auto& f : cv["fold_details"]) {
+    const fs::path fold = out / ("fold-" + std::to_string(f["fold"].get<int>()));
     // All 15 training queries were dev once (each has a relevant doc).
+    EXPECT_EQ(f["ranker_inner_folds"], 2);
     EXPECT_EQ(f["ranker_dev_queries"], f["ranker_train_queries"]);
     EXPECT_EQ(f["ranker_train_queries"].get<int>() + f["test_queries"].get<int>(), 30);
     const int epoch = f["ranker_epoch"];
     EXPECT_TRUE(epoch == 1 || epoch == 2) << epoch;
     const double w = f["rank_fusion_weight"];
     EXPECT_NE(std::find(grid.begin(), grid.end(), w), grid.end()) << w;
-    const json fusion = json::parse(test::read_file(out / ("fold-" + std::to_string(f["fold"].get<int>())) / "models" /
-                                                    "rank" / "fusion.json"));
+    const json fusion = json::parse(test::read_file(fold / "models" / "rank" / "fusion.json"));
     EXPECT_EQ(fusion["recall_weight"].get<double>(), w);
     EXPECT_EQ(fusion["dev_lists"], f["ranker_dev_queries"]);
+    EXPECT_FALSE(fs::exists(fold / "inner-1"));  // inner models are removed
+    // The fold's test queries are in neither the training nor the dev qrels.
+    const Qrels test = read_qrels(fold / "data" / "qrels" / "test.tsv");
+    EXPECT_EQ(test.size(), f["test_queries"].get<std::size_t>());
+    for (const char* split : {"train.tsv", "dev.tsv"})
+      for (const auto& [q, j] : read_qrels(fold / "data" / "qrels" / split)) EXPECT_FALSE(test.count(q)) << split << " " << q;
   }
-  EXPECT_FALSE(fs::exists(out / "fold-1" / "inner-1"));  // inner models are removed
   EXPECT_TRUE(fs::is_regular_file(out / "cv.md"));
-  // --force replaces a cross-validation folder, but not another folder or the data.
+  // Neither another folder nor the data folder is replaced.
   const fs::path other = tmp_->path() / "not-cv";
   test::write_file(other / "keep.txt", "mine");
   r = test::run_cli(args + other.string() + " --force");

@@ -142,9 +142,14 @@ void run_distill_ablation(const AblationOptions& a) {
                       {"preset", a.train.preset}, {"epochs", a.train.epochs}, {"steps", a.train.steps_per_epoch},
                       {"batch", a.train.batch}, {"depth", a.depth}, {"keep", a.keep}, {"eval_queries", queries.size()},
                       {"teacher_hidden", a.teacher_hidden}, {"teacher_layers", a.teacher_layers},
-                      {"teacher_epochs", a.teacher_epochs}, {"margin_weight", a.margin_weight},
-                      {"inbatch_weight", a.inbatch_weight}, {"distill_on", "logits"},
+                      {"teacher_epochs", a.teacher_epochs},
                       {"rank_steps", a.rank_steps}, {"pretrain_steps", a.pretrain_steps}};
+  // A run is reused only when its shared pieces and its own options match:
+  // the distillation weights and where they act are the runs' own keys.
+  json run_setup = setup;
+  run_setup["margin_weight"] = a.margin_weight;
+  run_setup["inbatch_weight"] = a.inbatch_weight;
+  run_setup["distill_on"] = "logits";
   const fs::path shared = out / "shared";
   fs::create_directories(shared);
   // Shared pieces are reused only when they were made with this setup.
@@ -209,7 +214,7 @@ void run_distill_ablation(const AblationOptions& a) {
       const fs::path dir = out / "runs" / (row.slug + "-seed" + std::to_string(seed));
       const fs::path result = dir / "result.json";
       json res;
-      if (setup_matches(result, setup)) {
+      if (setup_matches(result, run_setup)) {
         std::ifstream in(result);
         res = json::parse(in);
         log("[" + std::to_string(done) + "/" + std::to_string(total) + "] " + row.label + " seed " + std::to_string(seed) +
@@ -256,7 +261,7 @@ void run_distill_ablation(const AblationOptions& a) {
             m.label_auc = s.label_auc;
           }
         auto num = [](double x) { return std::isnan(x) ? json() : json(x); };
-        res = {{"row", row.label}, {"slug", row.slug}, {"seed", seed}, {"setup", setup},
+        res = {{"row", row.label}, {"slug", row.slug}, {"seed", seed}, {"setup", run_setup},
                {"click_auc", num(m.click_auc)}, {"label_auc", num(m.label_auc)}, {"consistency", num(m.consistency)},
                {"consistency_overall", num(full.consistency_prerank_rank_overall)},
                {"prerank_ndcg@10", m.prerank_ndcg}, {"final_ndcg@10", m.final_ndcg},

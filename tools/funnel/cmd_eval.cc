@@ -157,7 +157,8 @@ void add_eval(CLI::App& app) {
       ->capture_default_str()->needs(ab)->check(CLI::NonNegativeNumber);
   cmd->add_option("--pretrain-steps", a->ab.pretrain_steps, "Ablation distill: MLM pre-training steps")
       ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));
-  cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept); cross-validation: replace it");
+  cmd->add_flag("--force", a->ab.force, "Ablation: reuse a non-empty --out (finished runs are kept); cross-validation: replace the --out of an "
+                "earlier --cv");
   cmd->add_option("--cv", a->cv,
                   "Cross-validate instead: split the judged queries into K folds, train ranker and pre-ranker on K-1 "
                   "(with pseudo-queries from the docs for the pre-ranker), evaluate the cascade on the held-out fold "
@@ -173,7 +174,7 @@ void add_eval(CLI::App& app) {
   cmd->add_flag("--cv-text,!--cv-no-text", a->cvo.rank.use_text,
                 "Cross-validation: give the ranker its text tower too (default: cross features only, the fewer "
                 "weights that a few dozen judged queries can fit)");
-  cmd->add_option("--cv-rank-epochs", a->cvo.rank.epochs, "Cross-validation: ranker epochs (the best on dev is kept)")
+  cmd->add_option("--cv-rank-epochs", a->cvo.rank.epochs, "Cross-validation: ranker epochs (the inner folds choose among 1..N)")
       ->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--cv-inner", a->cvo.inner_folds,
                   "Cross-validation: inner folds of the training queries that choose the ranker's epoch and BM25 "

@@ -126,7 +126,7 @@ RankerChoice cross_fit_ranker(const fs::path& fdata, const fs::path& fold, const
     log(buf);
   }
   RankerChoice c;
-  if (lists == 0) throw Error(fdata.string() + ": no inner dev query has a relevant doc in BM25's candidates");
+  if (lists == 0) throw Error(fdata.string() + ": the inner folds' dev checks scored no dev query");
   c.dev_lists = lists;
   c.bm25_ndcg = bm25 / static_cast<double>(lists);
   double best = -1;
@@ -211,9 +211,12 @@ void run_cv(const CvOptions& o) {
       if (static_cast<int>(i % static_cast<std::size_t>(o.folds)) == f) test_ids.push_back(ids[i]);
       else fit_ids.push_back(ids[i]);
     }
-    // A fifth of the training queries (at least 2) are the pre-ranker's dev
-    // (and the ranker's, without inner folds).
-    const std::size_t n_dev = std::max<std::size_t>(2, fit_ids.size() / 5);
+    if (fit_ids.size() < 3)
+      throw Error(o.data + ": fold " + std::to_string(f + 1) + " leaves " + std::to_string(fit_ids.size()) +
+                  " training queries, fewer than 3 (use fewer --cv folds)");
+    // A fifth of the training queries (at least 2, at most all but one) are
+    // the pre-ranker's dev (and the ranker's, without inner folds).
+    const std::size_t n_dev = std::min(fit_ids.size() - 1, std::max<std::size_t>(2, fit_ids.size() / 5));
     train_ids.assign(fit_ids.begin(), fit_ids.end() - static_cast<std::ptrdiff_t>(n_dev));
     dev_ids.assign(fit_ids.end() - static_cast<std::ptrdiff_t>(n_dev), fit_ids.end());
     const fs::path fold = out / ("fold-" + std::to_string(f + 1));
@@ -310,7 +313,8 @@ void run_cv(const CvOptions& o) {
                      {"bm25_recall@100", bm25.recall100}, {"ranker_dev_ndcg@10", num(choice.ndcg)},
                      {"ranker_alone_dev_ndcg@10", num(choice.alone_ndcg)}, {"ranker_dev_bm25_ndcg@10", num(choice.bm25_ndcg)},
                      {"ranker_dev_queries", choice.dev_lists}, {"ranker_epoch", choice.epoch},
-                     {"rank_fusion_weight", choice.weight}, {"prerank_fusion_weight", pr.fusion_weight},
+                     {"rank_fusion_weight", choice.weight}, {"ranker_inner_folds", inner >= 2 ? inner : 0},
+                     {"prerank_fusion_weight", pr.fusion_weight},
                      {"consistency_prerank_rank", num(full.consistency_prerank_rank)}});
     char buf[200];
     std::snprintf(buf, sizeof buf, "fold %d: nDCG@10 cascade %.4f, pre-rank only %.4f, BM25 %.4f", f + 1, full.ndcg10,

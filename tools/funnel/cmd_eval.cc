@@ -142,8 +142,8 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--eval-queries", a->ab.eval_queries, "Ablation distill: test queries evaluated, evenly spaced (0: all)")
       ->capture_default_str()->needs(ab);
   cmd->add_option("--rows", a->ab.rows,
-                  "Ablation distill: only these rows (alone, margin, inbatch, ranker, child, mlm15, mlm30, mlm45), e.g. to "
-                  "split the work between processes writing one --out; a last run without it gathers them all")
+                  "Ablation distill: only these rows (alone, margin, inbatch, ranker, child, mlm15, mlm30, mlm45, "
+                  "rankeronly), e.g. to split the work between processes writing one --out; a last run without it gathers them all")
       ->needs(ab)->delimiter(',');
   cmd->add_option("--rank-steps", a->ab.rank_steps, "Ablation distill: the ranker's training steps")
       ->capture_default_str()->needs(ab)->check(CLI::Range(1, 10000000));

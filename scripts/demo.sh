@@ -144,7 +144,7 @@ example=$(sed -n '3p' "$OUT/world/queries.jsonl" | sed 's/.*"text":"\([^"]*\)".*
   if [ -f docs/results/distill-ablation.md ]; then
     echo "## Distillation ablation"
     echo
-    echo "Measured once (it trains 24 students, about an hour here); reproduce with the command in it."
+    echo "Measured once (it trains 27 students, a teacher, a ranker and 3 MLM encoders, about 70 minutes here); reproduce with the command in it."
     echo
     tail -n +2 docs/results/distill-ablation.md
   fi

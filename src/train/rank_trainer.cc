@@ -112,7 +112,7 @@ class RankTrainer {
         res.best_epoch = epoch;
         res.best_dev_ndcg = e.fused_ndcg;
         res.best_ranker_ndcg = e.dev_ndcg;
-        res.fusion_weight = std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight;
+        res.fusion_weight = o_.fusion_weight ? *o_.fusion_weight : std::isnan(e.fusion_weight) ? 0.0 : e.fusion_weight;
         save_model(res.fusion_weight, epoch);
       }
       std::ofstream lg(dir_ / "train_log.jsonl", std::ios::app);
@@ -137,6 +137,8 @@ class RankTrainer {
     if (o_.max_len < 8 || o_.max_len > 512) throw Error("fit: --max-len must be in 8..512");
     if (!o_.use_text && !o_.use_features) throw Error("fit: the ranker needs the text tower, the features or both");
     if (o_.candidate_depth < 2) throw Error("fit: --candidate-depth must be >= 2");
+    if (o_.fusion_weight && !(*o_.fusion_weight >= 0 && std::isfinite(*o_.fusion_weight)))
+      throw Error("fit: the ranker's given BM25 fusion weight must be finite and >= 0");
     for (auto& [t, w] : o_.task_weights) {
       if (std::find(all_rank_tasks().begin(), all_rank_tasks().end(), t) == all_rank_tasks().end())
         throw Error("fit: --task-weights: unknown task '" + t + "' (expected one of relevance, click, watch, finish, like, share, follow)");
@@ -550,7 +552,10 @@ class RankTrainer {
     serving_features_->save(dir_ / "features.bin");
     {
       detail::AtomicFile f(dir_ / "fusion.json");
-      f.stream() << json{{"recall_weight", fusion_weight}, {"recall_channel", "bm25"}, {"epoch", epoch}}.dump(2) << '\n';
+      f.stream() << json{{"recall_weight", fusion_weight}, {"recall_channel", "bm25"}, {"epoch", epoch},
+                         {"fitted", o_.fusion_weight ? o_.fusion_source : std::string("dev lists of this run")}}
+                        .dump(2)
+                 << '\n';
       f.commit();
     }
     detail::AtomicFile d(dir_ / "data.json");

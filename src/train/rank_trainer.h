@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,12 @@ struct RankTrainOptions {
   std::string init;                   // a models folder with OUT/pretrain (MLM encoder + tokenizer)
   std::size_t dev_queries = 300;      // dev queries of the dev check (BM25 top candidate_depth re-ranked, nDCG@10)
   std::size_t stored_depth = 64;      // train candidates per query whose scores are stored for distillation (0: none)
+  // The serving BM25 weight written to OUT/rank/fusion.json, when the caller
+  // chose it on other dev lists (`funnel eval --cv` pools inner folds);
+  // unset: fitted on this run's dev lists (0 without them). fusion_source
+  // says where a given weight came from (fusion.json "fitted").
+  std::optional<double> fusion_weight;
+  std::string fusion_source;
 };
 
 struct RankEpochLog {

@@ -251,13 +251,10 @@ void run_cv(const CvOptions& o) {
       log(name + ": ranker on all " + std::to_string(fit_ids.size()) + " training queries, " +
           std::to_string(choice.epoch) + " epoch(s)");
       r.epochs = choice.epoch;
+      r.fusion_weight = choice.weight;
+      r.fusion_source = "pooled dev lists of " + std::to_string(inner) + " inner folds, " +
+                        std::to_string(choice.dev_lists) + " queries (funnel eval --cv)";
       train::train_rank(fdata, models, r, quiet);
-      detail::AtomicFile fj(models / "rank" / "fusion.json");
-      fj.stream() << json{{"recall_weight", choice.weight}, {"recall_channel", "bm25"}, {"epoch", choice.epoch},
-                          {"fitted", "pooled dev lists of " + std::to_string(inner) + " inner folds (funnel eval --cv)"},
-                          {"dev_lists", choice.dev_lists}}.dump(2)
-                   << '\n';
-      fj.commit();
     } else {
       log(name + "/" + std::to_string(o.folds) + ": " + std::to_string(train_ids.size()) + " train, " +
           std::to_string(dev_ids.size()) + " dev, " + std::to_string(test_ids.size()) + " test queries; ranker");

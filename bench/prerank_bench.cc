@@ -19,7 +19,7 @@
 
 #include "funnel/embedding_store.h"
 #include "funnel/prerank_scorer.h"
-#include "model/torch_baseline.h"
+#include "prerank/torch/torch_baseline.h"
 #include "util/rng.h"
 
 namespace {

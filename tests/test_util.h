@@ -7,11 +7,16 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <functional>
 #include <string>
+
+#include "funnel/error.h"
 
 namespace funnel::test {
 
-// A fresh temporary folder, removed with its contents on destruction.
+// A fresh temporary folder, removed with its contents on destruction. It is
+// made under $TMPDIR, which ctest points at BUILD/test-tmp (wiped at the
+// start of every run), so a killed test leaves nothing in /tmp.
 class TempDir {
  public:
   TempDir() {
@@ -60,5 +65,17 @@ inline CommandResult run_cli(const std::string& args, bool with_stderr = true) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+// The message of the funnel::Error `f` throws, or a marker when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no funnel::Error thrown>";
+}
+
+inline bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
 }  // namespace funnel::test

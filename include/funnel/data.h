@@ -85,6 +85,16 @@ Dataset load_dataset(const std::filesystem::path& dir);
 // trec_eval does (they count as relevant docs never retrieved).
 Qrels load_qrels(const std::filesystem::path& dir, const std::string& split);
 
+// Writers of the same formats (docs/formats.md), for tools that derive data
+// folders (cross-validation folds). Each writes a temporary file and renames
+// it into place; throws funnel::Error if writing fails.
+// queries.jsonl: one {"_id", "text"} a line, in the given order.
+void write_queries(const std::filesystem::path& path, const std::vector<Query>& queries);
+// BEIR qrels TSV with its header; queries in the given order, each query's
+// docs sorted by id.
+void write_qrels(const std::filesystem::path& path,
+                 const std::vector<std::pair<std::string, metrics::Judgments>>& qrels);
+
 // Writes a TREC run file: "qid Q0 docid rank score tag", rank from 1.
 // Written to a temporary name and renamed into place.
 struct RunEntry {

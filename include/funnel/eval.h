@@ -14,15 +14,11 @@
 
 namespace funnel {
 
-// Stage types that score candidates and get offline scoring metrics (click
-// AUC, GAUC, label AUC): "prerank" and "rank".
-bool is_scoring_stage_type(std::string_view type);
-
 struct EvalOptions {
   std::size_t k = 1000;      // results requested per query (final list depth)
   ProgressFn progress;       // (queries done, queries in all)
   // Logged impressions of the evaluated queries (optional): scoring stages
-  // (is_scoring_stage_type) get click AUC and GAUC (per request) on them.
+  // (Stage::scores) get click AUC and GAUC (per request) on them.
   const std::vector<Impression>* impressions = nullptr;
   // Human labels of the evaluated queries (optional): label AUC (grade >= 2
   // against lower grades) for scoring stages.
@@ -48,21 +44,22 @@ struct EvalResult {
   // Final-list metrics, means over queries (trec_eval conventions).
   double ndcg10 = 0, map = 0, mrr = 0, recall100 = 0, recall1000 = 0;
   std::vector<RunEntry> run;  // the final lists, for a TREC run file
-  // Order consistency of a pre-ranker with the ranker after it, when the
-  // cascade has a "prerank" stage followed (later) by a "rank" stage: the
-  // last prerank before the first such rank. Per evaluated query, the rows
-  // the prerank stage kept are scored by both stages (Pipeline::score_rows),
-  // and of the pairs the ranker orders strictly, the share the pre-ranker
-  // orders the same way is counted (ties in the pre-ranker count half;
-  // metrics::order_consistency_counts with reference = rank scores).
+  // Order consistency of a pre-ranker with the ranker after it: of the last
+  // two scoring stages of the cascade (Stage::scores; in a funnel, pre-rank
+  // and rank). Per evaluated query, the rows the first kept are scored by
+  // the second (Pipeline::score_rows) and compared with the first's scores
+  // as served: of the pairs the second orders strictly, the share the first
+  // orders the same way (ties in the first count half;
+  // metrics::order_consistency_counts with reference = the second's scores).
   // consistency_prerank_rank: mean over queries of the per-query share
   // (queries where the ranker orders no pair strictly are skipped);
   // consistency_prerank_rank_overall: pooled over all pairs of all queries.
-  // NaN when the cascade has no such pair of stages or no pair was ordered.
+  // NaN when the cascade has fewer than two scoring stages or no pair was
+  // ordered.
   double consistency_prerank_rank = std::numeric_limits<double>::quiet_NaN();
   double consistency_prerank_rank_overall = std::numeric_limits<double>::quiet_NaN();
   std::size_t consistency_queries = 0;  // queries in the per-query mean
-  std::string consistency_stages;       // "PRERANK_NAME->RANK_NAME", "" without such a pair
+  std::string consistency_stages;       // "FIRST_NAME->SECOND_NAME", "" without such a pair
 };
 
 // Runs every query of `queries` that has a relevant doc in `qrels` through
@@ -73,14 +70,26 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
 // {"queries", "stages": [{"name","candidates","recall","p50_ms","p99_ms"}],
 //  "metrics": {"ndcg@10","map","mrr","recall@100","recall@1000"}}
 // Scoring stages add "auc", "gauc", "label_auc" when computed (not NaN). With
-// a prerank -> rank pair: top-level "consistency_stages", and under "metrics"
+// two scoring stages: top-level "consistency_stages", and under "metrics"
 // "consistency_prerank_rank" and "consistency_prerank_rank_overall" when
 // computed (the keys are absent otherwise, never null).
 nlohmann::json eval_to_json(const EvalResult& r);
 // A fixed-width text table for terminals (with an "order consistency" line
-// when the cascade has a prerank -> rank pair).
+// when the cascade has two scoring stages).
 std::string eval_to_table(const EvalResult& r);
 // The same as a markdown table (and the same consistency line).
 std::string eval_to_markdown(const EvalResult& r);
+
+// Head report of the cascade's first "prerank" stage (docs/techniques.md,
+// late interaction): the mean cosine between a query's own heads, over up
+// to 1,000 of `queries` that `qrels` judges, and between a doc's own heads,
+// over up to 1,000 docs spread over the index's embedding store:
+// {"stage", "queries", "docs", "query_head_cosine": [[...]],
+// "doc_head_cosine": [[...]]}. null when the cascade has no prerank stage or
+// the index no embeddings. Throws funnel::Error if the models cannot load.
+nlohmann::json prerank_head_report(const Index& index, const nlohmann::json& cascade, const std::vector<Query>& queries,
+                                   const Qrels& qrels);
+// The same as text lines for a terminal or a report.
+std::string head_report_text(const nlohmann::json& report);
 
 }  // namespace funnel

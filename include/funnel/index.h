@@ -27,7 +27,8 @@ namespace funnel {
 inline constexpr int kIndexFormatVersion = 1;
 
 // Encodes docs into head vectors offline; implemented by the pre-rank model
-// (src/model), so the engine needs no libtorch to build or read an index.
+// (src/prerank), so the index code needs no libtorch to build or read an
+// index.
 class DocEncoder {
  public:
   virtual ~DocEncoder() = default;
@@ -38,6 +39,11 @@ class DocEncoder {
   // rows x heads x dim floats for every corpus row.
   virtual std::vector<float> encode(const Corpus& corpus, const ProgressFn& progress) const = 0;
 };
+
+// The doc tower of the pre-rank model trained into `models_dir` (`funnel
+// fit`), for build_index and refresh_embeddings. Throws funnel::Error naming
+// the missing or damaged file.
+std::unique_ptr<DocEncoder> load_doc_encoder(const std::filesystem::path& models_dir);
 
 struct IndexOptions {
   Bm25Options bm25;

@@ -81,8 +81,4 @@ class PrerankScorer {
   std::vector<float> esim_x_, esim_fold_q_, esim_fold_d_;
 };
 
-// The n best (row, score) pairs, best first; ties by lower row.
-std::vector<std::pair<std::uint32_t, float>> top_n(std::span<const std::uint32_t> rows,
-                                                   std::span<const float> scores, std::size_t n);
-
 }  // namespace funnel

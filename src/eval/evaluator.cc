@@ -1,8 +1,6 @@
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "funnel/eval.h"
 #include "funnel/metrics.h"
@@ -11,6 +9,7 @@ namespace funnel {
 using nlohmann::json;
 
 namespace {
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -18,264 +17,201 @@ double percentile(std::vector<double> v, double p) {
   auto idx = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
   return v[std::clamp<std::size_t>(idx, 1, v.size()) - 1];
 }
-std::string fmt(const char* f, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
-// "0.8123", or "n/a" for NaN.
-std::string fmt_or_na(double x) { return std::isnan(x) ? "n/a" : fmt("%.4f", x); }
 
-// The one line of order consistency after the tables; "" without the pair.
-std::string consistency_line(const EvalResult& r) {
-  if (r.consistency_stages.empty()) return "";
-  return "order consistency " + r.consistency_stages + ": " + fmt_or_na(r.consistency_prerank_rank) +
-         " per request (mean), " + fmt_or_na(r.consistency_prerank_rank_overall) + " over all pairs\n";
+// The pair of stages whose order consistency is measured: the last two
+// scoring stages of the cascade (in a funnel, the pre-ranker and the ranker
+// after it). False with fewer than two.
+bool consistency_pair(const Pipeline& p, std::size_t& first, std::size_t& second) {
+  std::vector<std::size_t> scoring;
+  for (std::size_t s = 0; s < p.size(); ++s)
+    if (p.stage_scores(s)) scoring.push_back(s);
+  if (scoring.size() < 2) return false;
+  first = scoring[scoring.size() - 2];
+  second = scoring.back();
+  return true;
 }
 
-// The (prerank, rank) stage indices for order consistency: the first "rank"
-// stage that has a "prerank" stage before it, and the last "prerank" before
-// it. False if the cascade has no such pair.
-bool consistency_pair(const std::vector<std::string>& types, std::size_t& prerank, std::size_t& rank) {
-  bool seen = false;
-  for (std::size_t s = 0; s < types.size(); ++s) {
-    if (types[s] == "prerank") {
-      prerank = s;
-      seen = true;
-    } else if (types[s] == "rank" && seen) {
-      rank = s;
-      return true;
+// Running sums of the per-stage table and the final-list metrics.
+struct Accumulator {
+  std::vector<std::vector<double>> ms;  // per stage, per query
+  std::vector<double> kept, recall, total_ms;
+  double ndcg10 = 0, map = 0, mrr = 0, recall100 = 0, recall1000 = 0;
+  double cons_sum = 0, cons_agreeing = 0, cons_pairs = 0;
+  std::size_t cons_n = 0;
+  explicit Accumulator(std::size_t stages) : ms(stages), kept(stages, 0), recall(stages, 0) {}
+};
+
+void add_stages(const Index& index, const Response& resp, const metrics::Judgments& judged, Accumulator& acc) {
+  std::size_t relevant = 0;
+  for (auto& [d, g] : judged) relevant += g > 0;
+  for (std::size_t s = 0; s < resp.trace.size(); ++s) {
+    const StageTrace& tr = resp.trace[s];
+    acc.ms[s].push_back(tr.ms);
+    acc.kept[s] += static_cast<double>(tr.out);
+    std::size_t found = 0;
+    for (std::uint32_t row : tr.survivors) {
+      auto it = judged.find(index.doc_id(row));
+      found += it != judged.end() && it->second > 0;
     }
+    acc.recall[s] += static_cast<double>(found) / static_cast<double>(relevant);
   }
-  return false;
+  acc.total_ms.push_back(resp.total_ms);
 }
-}  // namespace
 
-bool is_scoring_stage_type(std::string_view type) { return type == "prerank" || type == "rank"; }
+// The first stage's scores of its survivors as served (fused with recall
+// scores, which score_rows cannot see) against the second stage's scores of
+// the same rows.
+void add_consistency(const Pipeline& p, std::size_t first, std::size_t second, const std::string& query,
+                     const Response& resp, Accumulator& acc) {
+  const std::vector<std::uint32_t>& rows = resp.trace[first].survivors;
+  if (rows.size() < 2) return;
+  const auto ref = p.score_rows(second, query, rows);
+  const auto c = metrics::order_consistency_counts(ref, resp.trace[first].survivor_scores);
+  if (c.pairs == 0) return;
+  acc.cons_sum += c.agreeing / static_cast<double>(c.pairs);
+  acc.cons_agreeing += c.agreeing;
+  acc.cons_pairs += static_cast<double>(c.pairs);
+  ++acc.cons_n;
+}
+
+RunEntry add_final_list(const Query& q, const Response& resp, const metrics::Judgments& judged, Accumulator& acc) {
+  std::vector<std::string> ranked;
+  RunEntry entry{q.id, {}};
+  for (const auto& item : resp.items) {
+    ranked.push_back(item.doc_id);
+    entry.ranked.push_back({item.doc_id, item.score});
+  }
+  acc.ndcg10 += metrics::ndcg_at_k(ranked, judged, 10);
+  acc.map += metrics::average_precision(ranked, judged, 1000);
+  acc.mrr += metrics::reciprocal_rank(ranked, judged);
+  acc.recall100 += metrics::recall_at_k(ranked, judged, 100);
+  acc.recall1000 += metrics::recall_at_k(ranked, judged, 1000);
+  return entry;
+}
+
+// One scoring stage's scores of `rows` for `query`, appended with their labels and group.
+void add_scored(const Pipeline& p, std::size_t stage, const std::string& query, const std::vector<std::uint32_t>& rows,
+                const std::vector<float>& labels, std::uint64_t group, std::vector<float>& scores_out,
+                std::vector<float>& labels_out, std::vector<std::uint64_t>* groups_out) {
+  const auto sc = p.score_rows(stage, query, rows);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    scores_out.push_back(static_cast<float>(sc[i]));
+    labels_out.push_back(labels[i]);
+    if (groups_out) groups_out->push_back(group);
+  }
+}
+
+// Click AUC and GAUC (per request) of a scoring stage on the logged
+// impressions of the evaluated queries.
+void click_aucs(const Pipeline& p, std::size_t stage, const std::vector<Impression>& impressions,
+                const std::unordered_map<std::string, const Query*>& by_id,
+                const std::unordered_map<std::string, std::uint32_t>& row_of, StageEval& out) {
+  std::unordered_map<std::string, std::vector<const Impression*>> by_request;
+  for (const auto& im : impressions)
+    if (by_id.count(im.query_id)) by_request[im.request_id].push_back(&im);
+  std::vector<std::string> rids;
+  for (auto& [rid, v] : by_request) rids.push_back(rid);
+  std::sort(rids.begin(), rids.end());
+  std::vector<float> scores, labels;
+  std::vector<std::uint64_t> groups;
+  for (std::size_t g = 0; g < rids.size(); ++g) {
+    const auto& list = by_request[rids[g]];
+    std::vector<std::uint32_t> rows;
+    std::vector<float> lab;
+    for (const auto* im : list)
+      if (auto it = row_of.find(im->doc_id); it != row_of.end()) {
+        rows.push_back(it->second);
+        lab.push_back(im->click ? 1.0f : 0.0f);
+      }
+    if (!rows.empty()) add_scored(p, stage, by_id.at(list.front()->query_id)->text, rows, lab, g, scores, labels, &groups);
+  }
+  if (scores.empty()) return;
+  out.auc = metrics::auc(scores, labels);
+  out.gauc = metrics::gauc(scores, labels, groups);
+}
+
+// Label AUC of a scoring stage: human grade >= 2 against lower grades.
+void label_auc(const Pipeline& p, std::size_t stage, const Qrels& human,
+               const std::unordered_map<std::string, const Query*>& by_id,
+               const std::unordered_map<std::string, std::uint32_t>& row_of, StageEval& out) {
+  std::vector<float> scores, labels;
+  for (const auto& [qid, judged] : human) {
+    auto q = by_id.find(qid);
+    if (q == by_id.end()) continue;
+    std::vector<std::uint32_t> rows;
+    std::vector<float> lab;
+    for (const auto& [doc, grade] : judged)
+      if (auto it = row_of.find(doc); it != row_of.end()) {
+        rows.push_back(it->second);
+        lab.push_back(grade >= 2 ? 1.0f : 0.0f);
+      }
+    if (!rows.empty()) add_scored(p, stage, q->second->text, rows, lab, 0, scores, labels, nullptr);
+  }
+  if (!scores.empty()) out.label_auc = metrics::auc(scores, labels);
+}
+
+}  // namespace
 
 EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries, const Qrels& qrels,
                     const EvalOptions& options) {
   EvalResult res;
   const auto names = pipeline.stage_names();
   const std::size_t S = names.size();
-  std::vector<std::vector<double>> ms(S);
-  std::vector<double> total_ms, kept(S, 0), recall(S, 0);
   const Index& index = pipeline.index();
-  const auto types = pipeline.stage_types();
-  std::size_t cons_pre = 0, cons_rank = 0;
-  const bool want_consistency = consistency_pair(types, cons_pre, cons_rank);
-  if (want_consistency) res.consistency_stages = names[cons_pre] + "->" + names[cons_rank];
-  double cons_sum = 0, cons_agreeing = 0, cons_pairs = 0;
-  std::size_t cons_n = 0;
+  std::size_t cons_first = 0, cons_second = 0;
+  const bool want_consistency = consistency_pair(pipeline, cons_first, cons_second);
+  if (want_consistency) res.consistency_stages = names[cons_first] + "->" + names[cons_second];
 
   std::vector<const Query*> todo;
   for (const Query& q : queries) {
     auto it = qrels.find(q.id);
     if (it == qrels.end()) continue;
-    bool any = std::any_of(it->second.begin(), it->second.end(), [](auto& p) { return p.second > 0; });
-    if (any) todo.push_back(&q);
+    if (std::any_of(it->second.begin(), it->second.end(), [](auto& p) { return p.second > 0; })) todo.push_back(&q);
   }
+  Accumulator acc(S);
   std::size_t done = 0;
   for (const Query* q : todo) {
     const metrics::Judgments& judged = qrels.at(q->id);
-    std::size_t relevant = 0;
-    for (auto& [d, g] : judged) relevant += g > 0;
-
     Request req;
     req.query = q->text;
     req.k = options.k;
     req.trace_survivors = true;
-    Response resp = pipeline.run(req);
-
-    for (std::size_t s = 0; s < S; ++s) {
-      const StageTrace& tr = resp.trace[s];
-      ms[s].push_back(tr.ms);
-      kept[s] += static_cast<double>(tr.out);
-      std::size_t found = 0;
-      for (std::uint32_t row : tr.survivors) {
-        auto it = judged.find(index.doc_id(row));
-        found += it != judged.end() && it->second > 0;
-      }
-      recall[s] += static_cast<double>(found) / static_cast<double>(relevant);
-    }
-    total_ms.push_back(resp.total_ms);
-
-    if (want_consistency) {
-      const std::vector<std::uint32_t>& rows = resp.trace[cons_pre].survivors;
-      if (rows.size() >= 2) {
-        // The pre-ranker's scores as served (fused with recall scores,
-        // which score_rows cannot see); the ranker's for the same rows.
-        const std::vector<double>& pre = resp.trace[cons_pre].survivor_scores;
-        const auto rank = pipeline.score_rows(cons_rank, q->text, rows);
-        const auto c = metrics::order_consistency_counts(rank, pre);
-        if (c.pairs > 0) {
-          cons_sum += c.agreeing / static_cast<double>(c.pairs);
-          cons_agreeing += c.agreeing;
-          cons_pairs += static_cast<double>(c.pairs);
-          ++cons_n;
-        }
-      }
-    }
-
-    std::vector<std::string> ranked;
-    RunEntry entry{q->id, {}};
-    for (const auto& item : resp.items) {
-      ranked.push_back(item.doc_id);
-      entry.ranked.push_back({item.doc_id, item.score});
-    }
-    res.ndcg10 += metrics::ndcg_at_k(ranked, judged, 10);
-    res.map += metrics::average_precision(ranked, judged, 1000);
-    res.mrr += metrics::reciprocal_rank(ranked, judged);
-    res.recall100 += metrics::recall_at_k(ranked, judged, 100);
-    res.recall1000 += metrics::recall_at_k(ranked, judged, 1000);
-    res.run.push_back(std::move(entry));
+    const Response resp = pipeline.run(req);
+    add_stages(index, resp, judged, acc);
+    if (want_consistency) add_consistency(pipeline, cons_first, cons_second, q->text, resp, acc);
+    res.run.push_back(add_final_list(*q, resp, judged, acc));
     if (options.progress && (++done % 100 == 0 || done == todo.size())) options.progress(done, todo.size());
   }
   const double n = static_cast<double>(std::max<std::size_t>(todo.size(), 1));
   res.queries = todo.size();
-  for (double* m : {&res.ndcg10, &res.map, &res.mrr, &res.recall100, &res.recall1000}) *m /= n;
+  res.ndcg10 = acc.ndcg10 / n;
+  res.map = acc.map / n;
+  res.mrr = acc.mrr / n;
+  res.recall100 = acc.recall100 / n;
+  res.recall1000 = acc.recall1000 / n;
   for (std::size_t s = 0; s < S; ++s)
-    res.stages.push_back({names[s], kept[s] / n, recall[s] / n, percentile(ms[s], 0.5), percentile(ms[s], 0.99)});
-  if (cons_n > 0) {
-    res.consistency_prerank_rank = cons_sum / static_cast<double>(cons_n);
-    res.consistency_prerank_rank_overall = cons_agreeing / cons_pairs;
+    res.stages.push_back({names[s], acc.kept[s] / n, acc.recall[s] / n, percentile(acc.ms[s], 0.5),
+                          percentile(acc.ms[s], 0.99)});
+  if (acc.cons_n > 0) {
+    res.consistency_prerank_rank = acc.cons_sum / static_cast<double>(acc.cons_n);
+    res.consistency_prerank_rank_overall = acc.cons_agreeing / acc.cons_pairs;
   }
-  res.consistency_queries = cons_n;
+  res.consistency_queries = acc.cons_n;
+  res.total_p50_ms = percentile(acc.total_ms, 0.5);
+  res.total_p99_ms = percentile(acc.total_ms, 0.99);
+
   // Offline AUCs of the scoring stages on logs and human labels.
+  if (!options.impressions && !options.human_labels) return res;
   std::unordered_map<std::string, const Query*> by_id;
   for (const auto* q : todo) by_id[q->id] = q;
   std::unordered_map<std::string, std::uint32_t> row_of;
-  if (options.impressions || options.human_labels)
-    for (std::uint32_t r = 0; r < index.size(); ++r) row_of.emplace(index.doc_id(r), r);
+  for (std::uint32_t r = 0; r < index.size(); ++r) row_of.emplace(index.doc_id(r), r);
   for (std::size_t s = 0; s < S; ++s) {
-    if (!is_scoring_stage_type(types[s])) continue;
-    if (options.impressions) {
-      std::unordered_map<std::string, std::vector<const Impression*>> by_request;
-      for (const auto& im : *options.impressions)
-        if (by_id.count(im.query_id)) by_request[im.request_id].push_back(&im);
-      std::vector<std::string> rids;
-      for (auto& [rid, v] : by_request) rids.push_back(rid);
-      std::sort(rids.begin(), rids.end());
-      std::vector<float> scores, labels;
-      std::vector<std::uint64_t> groups;
-      for (std::size_t g = 0; g < rids.size(); ++g) {
-        const auto& list = by_request[rids[g]];
-        std::vector<std::uint32_t> rows;
-        std::vector<float> lab;
-        for (const auto* im : list)
-          if (auto it = row_of.find(im->doc_id); it != row_of.end()) {
-            rows.push_back(it->second);
-            lab.push_back(im->click ? 1.0f : 0.0f);
-          }
-        if (rows.empty()) continue;
-        auto sc = pipeline.score_rows(s, by_id.at(list.front()->query_id)->text, rows);
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-          scores.push_back(static_cast<float>(sc[i]));
-          labels.push_back(lab[i]);
-          groups.push_back(g);
-        }
-      }
-      if (!scores.empty()) {
-        res.stages[s].auc = metrics::auc(scores, labels);
-        res.stages[s].gauc = metrics::gauc(scores, labels, groups);
-      }
-    }
-    if (options.human_labels) {
-      std::vector<float> scores, labels;
-      for (const auto& [qid, judged] : *options.human_labels) {
-        auto q = by_id.find(qid);
-        if (q == by_id.end()) continue;
-        std::vector<std::uint32_t> rows;
-        std::vector<float> lab;
-        for (const auto& [doc, grade] : judged)
-          if (auto it = row_of.find(doc); it != row_of.end()) {
-            rows.push_back(it->second);
-            lab.push_back(grade >= 2 ? 1.0f : 0.0f);
-          }
-        if (rows.empty()) continue;
-        auto sc = pipeline.score_rows(s, q->second->text, rows);
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-          scores.push_back(static_cast<float>(sc[i]));
-          labels.push_back(lab[i]);
-        }
-      }
-      if (!scores.empty()) res.stages[s].label_auc = metrics::auc(scores, labels);
-    }
+    if (!pipeline.stage_scores(s)) continue;
+    if (options.impressions) click_aucs(pipeline, s, *options.impressions, by_id, row_of, res.stages[s]);
+    if (options.human_labels) label_auc(pipeline, s, *options.human_labels, by_id, row_of, res.stages[s]);
   }
-  res.total_p50_ms = percentile(total_ms, 0.5);
-  res.total_p99_ms = percentile(total_ms, 0.99);
   return res;
-}
-
-json eval_to_json(const EvalResult& r) {
-  json stages = json::array();
-  for (const auto& s : r.stages)
-  {
-    json o = {{"name", s.name}, {"candidates", s.candidates}, {"recall", s.recall},
-              {"p50_ms", s.p50_ms}, {"p99_ms", s.p99_ms}};
-    if (!std::isnan(s.auc)) o["auc"] = s.auc;
-    if (!std::isnan(s.gauc)) o["gauc"] = s.gauc;
-    if (!std::isnan(s.label_auc)) o["label_auc"] = s.label_auc;
-    stages.push_back(o);
-  }
-  json out = {{"queries", r.queries},
-              {"stages", stages},
-              {"total", {{"p50_ms", r.total_p50_ms}, {"p99_ms", r.total_p99_ms}}},
-              {"metrics",
-               {{"ndcg@10", r.ndcg10}, {"map", r.map}, {"mrr", r.mrr}, {"recall@100", r.recall100},
-                {"recall@1000", r.recall1000}}}};
-  // Keys only when computed (like the stages' AUCs): never null.
-  if (!r.consistency_stages.empty()) out["consistency_stages"] = r.consistency_stages;
-  if (!std::isnan(r.consistency_prerank_rank))
-    out["metrics"]["consistency_prerank_rank"] = r.consistency_prerank_rank;
-  if (!std::isnan(r.consistency_prerank_rank_overall))
-    out["metrics"]["consistency_prerank_rank_overall"] = r.consistency_prerank_rank_overall;
-  return out;
-}
-
-std::string eval_to_table(const EvalResult& r) {
-  std::string out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-14s %12s %10s %10s %10s\n", "stage", "candidates", "recall", "p50 ms",
-                "p99 ms");
-  out += line;
-  for (const auto& s : r.stages) {
-    std::snprintf(line, sizeof line, "%-14s %12.1f %10.4f %10.3f %10.3f\n", s.name.c_str(), s.candidates,
-                  s.recall, s.p50_ms, s.p99_ms);
-    out += line;
-  }
-  std::snprintf(line, sizeof line, "%-14s %12s %10s %10.3f %10.3f\n", "total", "", "", r.total_p50_ms,
-                r.total_p99_ms);
-  out += line;
-  for (const auto& s : r.stages)
-    if (!std::isnan(s.auc) || !std::isnan(s.label_auc)) {
-      std::snprintf(line, sizeof line, "%-14s click AUC %.4f  GAUC %.4f  label AUC %.4f\n", s.name.c_str(), s.auc,
-                    s.gauc, s.label_auc);
-      out += line;
-    }
-  out += "\n";
-  std::snprintf(line, sizeof line,
-                "queries %zu   nDCG@10 %.4f   MAP %.4f   MRR %.4f   Recall@100 %.4f   Recall@1000 %.4f\n",
-                r.queries, r.ndcg10, r.map, r.mrr, r.recall100, r.recall1000);
-  out += line;
-  out += consistency_line(r);
-  return out;
-}
-
-std::string eval_to_markdown(const EvalResult& r) {
-  std::string out = "| stage | candidates | Recall@stage | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n";
-  for (const auto& s : r.stages)
-    out += "| " + s.name + " | " + fmt("%.1f", s.candidates) + " | " + fmt("%.4f", s.recall) + " | " +
-           fmt("%.3f", s.p50_ms) + " | " + fmt("%.3f", s.p99_ms) + " |\n";
-  out += "| total | | | " + fmt("%.3f", r.total_p50_ms) + " | " + fmt("%.3f", r.total_p99_ms) + " |\n\n";
-  out += "| queries | nDCG@10 | MAP | MRR | Recall@100 | Recall@1000 |\n|---:|---:|---:|---:|---:|---:|\n";
-  out += "| " + std::to_string(r.queries) + " | " + fmt("%.4f", r.ndcg10) + " | " + fmt("%.4f", r.map) + " | " +
-         fmt("%.4f", r.mrr) + " | " + fmt("%.4f", r.recall100) + " | " + fmt("%.4f", r.recall1000) + " |\n";
-  if (!r.consistency_stages.empty()) {
-    out += "\n";
-    out += consistency_line(r);
-  }
-  return out;
 }
 
 }  // namespace funnel

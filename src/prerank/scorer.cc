@@ -131,16 +131,4 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
   }
 }
 
-std::vector<std::pair<std::uint32_t, float>> top_n(std::span<const std::uint32_t> rows, std::span<const float> scores,
-                                                   std::size_t n) {
-  if (rows.size() != scores.size()) throw Error("top_n: rows and scores differ in length");
-  std::vector<std::pair<std::uint32_t, float>> v(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) v[i] = {rows[i], scores[i]};
-  auto better = [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); };
-  n = std::min(n, v.size());
-  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n), v.end(), better);
-  v.resize(n);
-  return v;
-}
-
 }  // namespace funnel

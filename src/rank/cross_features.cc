@@ -1,58 +1,21 @@
 #include "rank/cross_features.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <unordered_set>
 
 #include <xapian.h>
-#include <xxhash.h>
 
 #include "funnel/error.h"
-#include "util/fs.h"
+#include "text/analysis.h"
 
 namespace funnel::rank {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[5] = {'F', 'N', 'L', 'X', 'F'};
-constexpr std::uint32_t kVersion = 1;
-
 std::uint64_t pack(std::uint32_t hi, std::uint32_t lo) { return std::uint64_t{hi} << 32 | lo; }
-
-bool is_word_byte(unsigned char c) {
-  return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// Calls fn(word) for every lower-cased word of `text` (see the header for the
-// word rule). `word` is reused between calls.
-template <class Fn>
-void for_each_word(std::string_view text, Fn&& fn) {
-  std::string word;
-  for (unsigned char c : text) {
-    if (is_word_byte(c)) {
-      word.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
-    } else if (!word.empty()) {
-      fn(word);
-      word.clear();
-    }
-  }
-  if (!word.empty()) fn(word);
-}
-
-Xapian::Stem make_stemmer(const std::string& lang, const std::string& where) {
-  if (lang.empty() || lang == "none") return Xapian::Stem();
-  try {
-    return Xapian::Stem(lang);
-  } catch (const Xapian::Error& e) {
-    throw Error(where + ": option 'stemmer': unknown language '" + lang + "' (" + e.get_msg() + ")");
-  }
-}
 
 void validate(const CrossFeatureOptions& o, const std::string& where) {
   auto check = [&](const char* name, double v, double lo, double hi) {
@@ -60,181 +23,14 @@ void validate(const CrossFeatureOptions& o, const std::string& where) {
       throw Error(where + ": option '" + name + "': expected a number in " + std::to_string(lo) + ".." +
                   (std::isinf(hi) ? std::string("inf") : std::to_string(hi)) + ", got " + std::to_string(v));
   };
-  check("k1", o.k1, 0, HUGE_VAL);
-  check("b", o.b, 0, 1);
+  check("k1", o.bm25.k1, 0, HUGE_VAL);
+  check("b", o.bm25.b, 0, 1);
+  check("min_normlen", o.bm25.min_normlen, 0, HUGE_VAL);
   check("ctr_prior", o.ctr_prior, 0, HUGE_VAL);
-  make_stemmer(o.stemmer, where);
-}
-
-// Identifies a corpus by its size and doc ids in row order, so that click
-// statistics keyed by row are never applied to a reordered or other corpus.
-std::uint64_t corpus_fingerprint(const Corpus& corpus) {
-  XXH3_state_t* state = XXH3_createState();
-  if (!state) throw Error("cross features: out of memory");
-  XXH3_64bits_reset(state);
-  for (const Doc& d : corpus.docs) {
-    const std::uint64_t n = d.id.size();
-    XXH3_64bits_update(state, &n, sizeof n);
-    XXH3_64bits_update(state, d.id.data(), d.id.size());
-  }
-  const std::uint64_t h = XXH3_64bits_digest(state);
-  XXH3_freeState(state);
-  return h;
-}
-
-// Little-endian serialisation into a byte string.
-class Writer {
- public:
-  void u32(std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) buf_.push_back(static_cast<char>(v >> (8 * i)));
-  }
-  void u64(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) buf_.push_back(static_cast<char>(v >> (8 * i)));
-  }
-  void f64(double v) { u64(std::bit_cast<std::uint64_t>(v)); }
-  void str(const std::string& s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    buf_ += s;
-  }
-  void raw(const char* p, std::size_t n) { buf_.append(p, n); }
-  std::string& bytes() { return buf_; }
-
- private:
-  std::string buf_;
-};
-
-// Bounds-checked reading of what Writer wrote; every failure names the file,
-// the item being read and the byte offset.
-class Reader {
- public:
-  Reader(std::string_view data, std::string where) : data_(data), where_(std::move(where)) {}
-
-  std::size_t pos() const { return pos_; }
-  std::size_t remaining() const { return data_.size() - pos_; }
-
-  std::uint32_t u32(const std::string& what) {
-    need(4, what);
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(data_[pos_++])} << (8 * i);
-    return v;
-  }
-  std::uint64_t u64(const std::string& what) {
-    need(8, what);
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(data_[pos_++])} << (8 * i);
-    return v;
-  }
-  double f64(const std::string& what) { return std::bit_cast<double>(u64(what)); }
-  std::string str(const std::string& what) {
-    const std::uint32_t n = u32(what + " length");
-    need(n, what);
-    std::string s(data_.substr(pos_, n));
-    pos_ += n;
-    return s;
-  }
-  // Reads a record count and checks that `count` records of at least
-  // `min_bytes` each fit in the rest of the file, before anything is
-  // allocated for them.
-  std::uint64_t count(const std::string& what, std::size_t min_bytes) {
-    const std::size_t at = pos_;
-    const std::uint64_t n = u64(what + " count");
-    if (n > remaining() / min_bytes)
-      throw Error(where_ + ": truncated or corrupted file: " + what + " count " + std::to_string(n) +
-                  " at byte " + std::to_string(at) + " needs at least " + std::to_string(n * min_bytes) +
-                  " bytes but only " + std::to_string(remaining()) + " are left");
-    return n;
-  }
-  void need(std::size_t n, const std::string& what) const {
-    if (remaining() < n)
-      throw Error(where_ + ": truncated file: reading " + what + " at byte " + std::to_string(pos_) +
-                  " needs " + std::to_string(n) + " bytes, " + std::to_string(remaining()) + " left");
-  }
-
- private:
-  std::string_view data_;
-  std::string where_;
-  std::size_t pos_ = 0;
-};
-
-struct Record {
-  std::uint32_t a = 0, b = 0;  // key parts (b unused for one-part keys)
-  std::uint64_t impressions = 0, clicks = 0;
-};
-
-void add(CrossFeatures::ClickStat& s, bool click) {
-  if (s.impressions == std::numeric_limits<std::uint32_t>::max())
-    throw Error("cross features: more than 2^32 - 1 impressions of one click key");
-  ++s.impressions;
-  s.clicks += click ? 1 : 0;
-}
-
-// splitmix64 finaliser: packed keys (id << 32 | id) need mixing before
-// their low bits pick a slot.
-std::size_t mix(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return static_cast<std::size_t>(x);
+  text::make_stemmer(o.bm25.stemmer, where);
 }
 
 }  // namespace
-
-CrossFeatures::ClickTable::Slot& CrossFeatures::ClickTable::slot_for(std::uint64_t key) {
-  // Load factor at most 1/2 keeps probe sequences short.
-  if (2 * (size_ + 1) > slots_.size()) {
-    std::vector<Slot> old(std::max<std::size_t>(16, 2 * slots_.size()));
-    old.swap(slots_);
-    const std::size_t mask = slots_.size() - 1;
-    for (const Slot& o : old)
-      if (o.key != kEmpty) {
-        std::size_t i = mix(o.key) & mask;
-        while (slots_[i].key != kEmpty) i = (i + 1) & mask;
-        slots_[i] = o;
-      }
-  }
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t i = mix(key) & mask;
-  while (slots_[i].key != kEmpty && slots_[i].key != key) i = (i + 1) & mask;
-  return slots_[i];
-}
-
-void CrossFeatures::ClickTable::add(std::uint64_t key, bool click) {
-  Slot& s = slot_for(key);
-  if (s.key == kEmpty) {
-    s.key = key;
-    ++size_;
-  }
-  rank::add(s.stat, click);
-}
-
-bool CrossFeatures::ClickTable::insert(std::uint64_t key, const ClickStat& stat) {
-  Slot& s = slot_for(key);
-  if (s.key != kEmpty) return false;
-  s.key = key;
-  s.stat = stat;
-  ++size_;
-  return true;
-}
-
-const CrossFeatures::ClickStat* CrossFeatures::ClickTable::find(std::uint64_t key) const {
-  if (slots_.empty()) return nullptr;
-  const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = mix(key) & mask;; i = (i + 1) & mask) {
-    if (slots_[i].key == key) return &slots_[i].stat;
-    if (slots_[i].key == kEmpty) return nullptr;
-  }
-}
-
-std::vector<std::pair<std::uint64_t, CrossFeatures::ClickStat>> CrossFeatures::ClickTable::sorted() const {
-  std::vector<std::pair<std::uint64_t, ClickStat>> v;
-  v.reserve(size_);
-  for (const Slot& s : slots_)
-    if (s.key != kEmpty) v.emplace_back(s.key, s.stat);
-  std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  return v;
-}
 
 const std::array<std::string, CrossFeatures::kCount>& CrossFeatures::names() {
   static const std::array<std::string, kCount> kNames = {
@@ -259,14 +55,14 @@ void CrossFeatures::analyse(const Corpus& corpus, const std::string& where) {
   if (corpus.docs.size() >= kNoId)
     throw Error(where + ": corpus of " + std::to_string(corpus.docs.size()) + " docs; at most " +
                 std::to_string(kNoId - 1) + " are supported");
-  Xapian::Stem stem = make_stemmer(options_.stemmer, where);
+  Xapian::Stem stem = text::make_stemmer(options_.bm25.stemmer, where);
   n_docs_ = corpus.docs.size();
   fingerprint_ = corpus_fingerprint(corpus);
 
   // Stemming dominates the analysis; each surface form is stemmed once.
   std::unordered_map<std::string, std::uint32_t> word_ids;
   auto analyse_text = [&](std::string_view text, std::vector<std::uint32_t>& out) {
-    for_each_word(text, [&](const std::string& w) {
+    text::for_each_word(text, [&](const std::string& w) {
       auto it = word_ids.find(w);
       if (it == word_ids.end()) it = word_ids.emplace(w, intern(stem(w))).first;
       out.push_back(it->second);
@@ -359,7 +155,7 @@ CrossFeatures CrossFeatures::build(const Corpus& corpus, const std::vector<Logge
   f.analyse(corpus, where);
   if (logs.empty()) return f;
 
-  Xapian::Stem stem = make_stemmer(options.stemmer, where);
+  Xapian::Stem stem = text::make_stemmer(options.bm25.stemmer, where);
   struct Analysed {
     std::uint32_t query_id;
     std::vector<std::uint32_t> terms;  // distinct
@@ -377,7 +173,7 @@ CrossFeatures CrossFeatures::build(const Corpus& corpus, const std::vector<Logge
     if (it == seen.end()) {
       Analysed a;
       std::string normalised;
-      for_each_word(imp.query, [&](const std::string& w) {
+      text::for_each_word(imp.query, [&](const std::string& w) {
         const std::string term = stem(w);
         if (!normalised.empty()) normalised += ' ';
         normalised += term;
@@ -396,8 +192,8 @@ CrossFeatures CrossFeatures::build(const Corpus& corpus, const std::vector<Logge
       f.term_doc_stats_.add(pack(t, imp.row), imp.click);
       if (author != kNoId) f.term_author_stats_.add(pack(t, author), imp.click);
     }
-    add(f.doc_stats_[imp.row], imp.click);
-    if (author != kNoId) add(f.author_stats_[author], imp.click);
+    add_impression(f.doc_stats_[imp.row], imp.click);
+    if (author != kNoId) add_impression(f.author_stats_[author], imp.click);
     ++f.total_impressions_;
     f.total_clicks_ += imp.click ? 1 : 0;
   }
@@ -409,8 +205,8 @@ CrossFeatures::Prepared CrossFeatures::prepare(const std::string& query) const {
   Prepared p;
   // Xapian::Stem keeps per-call state and its copies share it: one per call
   // keeps prepare() thread-safe. The language was validated at construction.
-  Xapian::Stem stem = make_stemmer(options_.stemmer, "cross features");
-  for_each_word(query, [&](const std::string& w) { p.terms.push_back(stem(w)); });
+  Xapian::Stem stem = text::make_stemmer(options_.bm25.stemmer, "cross features");
+  text::for_each_word(query, [&](const std::string& w) { p.terms.push_back(stem(w)); });
   std::unordered_map<std::string, std::uint32_t> unknown;
   std::unordered_set<std::uint32_t> distinct;
   for (const std::string& t : p.terms) {
@@ -432,7 +228,7 @@ CrossFeatures::Prepared CrossFeatures::prepare(const std::string& query) const {
     for (std::uint32_t t : p.distinct) {
       double df = 0;
       if (t < n_corpus_terms_) df = f == kAll ? df_all_[t] : fields_[f].df[t];
-      p.idf[f].push_back(std::log(1 + (n - df + 0.5) / (df + 0.5)));
+      p.idf[f].push_back(text::bm25_idf(n, df));
     }
   }
   for (std::size_t i = 1; i < p.sequence.size(); ++i) p.pairs.push_back(pack(p.sequence[i - 1], p.sequence[i]));
@@ -458,12 +254,8 @@ void CrossFeatures::compute(const Prepared& q, std::uint32_t row, float* out) co
     const TermCount* it = std::lower_bound(b, e, t, [](const TermCount& tc, std::uint32_t x) { return tc.term < x; });
     return it != e && it->term == t ? it->count : 0;
   };
-  const double k1 = options_.k1, b = options_.b;
   auto bm25 = [&](double idf, std::uint32_t tf, double len, double avg) {
-    if (tf == 0) return 0.0;
-    // avg == 0 only when every doc's field is empty, and then tf is 0.
-    const double norm = k1 * (1 - b + (avg > 0 ? b * len / avg : 0));
-    return idf * tf * (k1 + 1) / (tf + norm);
+    return idf * text::bm25_tf_part(tf, len, avg, options_.bm25);
   };
 
   const double len_title = fields_[kTitle].lengths[row];
@@ -529,254 +321,6 @@ void CrossFeatures::compute(const Prepared& q, std::uint32_t row, float* out) co
   out[kDocCtr] = static_cast<float>(smoothed(&doc_stats_[row]));
   out[kDocImpressions] = static_cast<float>(std::log1p(static_cast<double>(doc_stats_[row].impressions)));
   if (author != kNoId) out[kAuthorCtr] = static_cast<float>(smoothed(&author_stats_[author]));
-}
-
-// File layout, version 1 (all integers little-endian; strings are a u32 byte
-// count and the bytes; a record count is a u64):
-//   "FNLXF" | u32 version | u64 corpus docs | u64 corpus fingerprint |
-//   f64 k1 | f64 b | f64 ctr_prior | str stemmer |
-//   u64 impressions | u64 clicks |
-//   terms:   u32 n, n str        (terms of the term keys)
-//   queries: u32 n, n str        (normalised logged queries, by query id)
-//   authors: u32 n, n str        (corpus authors, by author id)
-//   pair:        n records (u32 query, u32 row,    u64 impressions, u64 clicks)
-//   term_doc:    n records (u32 term,  u32 row,    u64, u64)
-//   term_author: n records (u32 term,  u32 author, u64, u64)
-//   doc:         n records (u32 row, u64, u64)
-//   author:      n records (u32 author, u64, u64)
-//   u64 XXH3-64 of every byte before it
-// Terms and authors are stored as strings because ids depend on the analysis,
-// which load() redoes.
-void CrossFeatures::save(const fs::path& path) const {
-  Writer w;
-  w.raw(kMagic, sizeof kMagic);
-  w.u32(kVersion);
-  w.u64(n_docs_);
-  w.u64(fingerprint_);
-  w.f64(options_.k1);
-  w.f64(options_.b);
-  w.f64(options_.ctr_prior);
-  w.str(options_.stemmer);
-  w.u64(total_impressions_);
-  w.u64(total_clicks_);
-
-  // Sorted keys make the file a function of the statistics alone.
-  const auto pair = pair_stats_.sorted(), term_doc = term_doc_stats_.sorted(),
-             term_author = term_author_stats_.sorted();
-  std::vector<std::uint32_t> used;
-  for (const auto* v : {&term_doc, &term_author})
-    for (const auto& [key, stat] : *v) used.push_back(static_cast<std::uint32_t>(key >> 32));
-  std::sort(used.begin(), used.end());
-  used.erase(std::unique(used.begin(), used.end()), used.end());
-  std::unordered_map<std::uint32_t, std::uint32_t> term_index;
-  w.u32(static_cast<std::uint32_t>(used.size()));
-  for (std::uint32_t t : used) {
-    term_index.emplace(t, static_cast<std::uint32_t>(term_index.size()));
-    w.str(terms_[t]);
-  }
-  w.u32(static_cast<std::uint32_t>(queries_.size()));
-  for (const std::string& s : queries_) w.str(s);
-  w.u32(static_cast<std::uint32_t>(authors_.size()));
-  for (const std::string& s : authors_) w.str(s);
-
-  auto records = [&](const std::vector<std::pair<std::uint64_t, ClickStat>>& v, bool term_key) {
-    w.u64(v.size());
-    for (const auto& [key, stat] : v) {
-      const auto hi = static_cast<std::uint32_t>(key >> 32);
-      w.u32(term_key ? term_index.at(hi) : hi);
-      w.u32(static_cast<std::uint32_t>(key));
-      w.u64(stat.impressions);
-      w.u64(stat.clicks);
-    }
-  };
-  records(pair, false);
-  records(term_doc, true);
-  records(term_author, true);
-  auto dense = [&](const std::vector<ClickStat>& v) {
-    std::uint64_t n = 0;
-    for (const ClickStat& s : v) n += s.impressions > 0;
-    w.u64(n);
-    for (std::size_t i = 0; i < v.size(); ++i)
-      if (v[i].impressions > 0) {
-        w.u32(static_cast<std::uint32_t>(i));
-        w.u64(v[i].impressions);
-        w.u64(v[i].clicks);
-      }
-  };
-  dense(doc_stats_);
-  dense(author_stats_);
-  w.u64(XXH3_64bits(w.bytes().data(), w.bytes().size()));
-
-  detail::AtomicFile file(path);
-  file.stream().write(w.bytes().data(), static_cast<std::streamsize>(w.bytes().size()));
-  file.commit();
-}
-
-CrossFeatures CrossFeatures::load(const fs::path& path, const Corpus& corpus) {
-  const std::string where = path.string();
-  std::string data;
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(where + ": cannot open for reading");
-    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) throw Error(where + ": read error");
-  }
-  if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
-    throw Error(where + ": not a funnel cross-feature file (bad magic; expected \"FNLXF\")");
-
-  // Parse everything first: a damaged file fails before the corpus analysis.
-  Reader r(std::string_view(data).substr(sizeof kMagic), where);
-  const std::uint32_t version = r.u32("version");
-  if (version != kVersion)
-    throw Error(where + ": unsupported cross-feature file version " + std::to_string(version) +
-                " (this build reads version " + std::to_string(kVersion) + ")");
-  const std::uint64_t n_docs = r.u64("corpus size");
-  const std::uint64_t fingerprint = r.u64("corpus fingerprint");
-  CrossFeatureOptions o;
-  o.k1 = r.f64("option k1");
-  o.b = r.f64("option b");
-  o.ctr_prior = r.f64("option ctr_prior");
-  o.stemmer = r.str("option stemmer");
-  const std::uint64_t total_impressions = r.u64("impression total");
-  const std::uint64_t total_clicks = r.u64("click total");
-  auto table = [&](const std::string& what) {
-    const std::uint32_t n = r.u32(what + " count");
-    if (n > r.remaining() / 4)
-      throw Error(where + ": truncated or corrupted file: " + what + " count " + std::to_string(n) +
-                  " exceeds what is left of the file (" + std::to_string(r.remaining()) + " bytes)");
-    std::vector<std::string> v(n);
-    for (std::uint32_t i = 0; i < n; ++i) v[i] = r.str(what + " " + std::to_string(i));
-    return v;
-  };
-  const std::vector<std::string> terms = table("term table");
-  const std::vector<std::string> queries = table("query table");
-  const std::vector<std::string> authors = table("author table");
-  auto records = [&](const std::string& what, bool two_part) {
-    const std::uint64_t n = r.count(what, two_part ? 24 : 20);
-    std::vector<Record> v(n);
-    for (Record& rec : v) {
-      rec.a = r.u32(what + " key");
-      if (two_part) rec.b = r.u32(what + " key");
-      rec.impressions = r.u64(what + " impressions");
-      rec.clicks = r.u64(what + " clicks");
-    }
-    return v;
-  };
-  const std::vector<Record> pair = records("pair records", true);
-  const std::vector<Record> term_doc = records("term_doc records", true);
-  const std::vector<Record> term_author = records("term_author records", true);
-  const std::vector<Record> doc = records("doc records", false);
-  const std::vector<Record> author = records("author records", false);
-  const std::size_t body_end = sizeof kMagic + r.pos();
-  const std::uint64_t checksum = r.u64("checksum");
-  if (r.remaining() != 0)
-    throw Error(where + ": " + std::to_string(r.remaining()) + " unexpected bytes after the checksum");
-  if (XXH3_64bits(data.data(), body_end) != checksum)
-    throw Error(where + ": checksum mismatch: the file is corrupted or was modified");
-
-  if (n_docs != corpus.docs.size())
-    throw Error(where + ": cross features were built on a corpus of " + std::to_string(n_docs) +
-                " docs, but the given corpus has " + std::to_string(corpus.docs.size()));
-  if (fingerprint != corpus_fingerprint(corpus))
-    throw Error(where + ": cross features were built on another corpus (same size, other doc ids or order)");
-
-  if (total_clicks > total_impressions)
-    throw Error(where + ": " + std::to_string(total_clicks) + " clicks for " + std::to_string(total_impressions) +
-                " impressions");
-
-  CrossFeatures f;
-  f.options_ = o;
-  f.analyse(corpus, where);
-  f.total_impressions_ = total_impressions;
-  f.total_clicks_ = total_clicks;
-
-  if (total_impressions == 0 && !(pair.empty() && term_doc.empty() && term_author.empty() && doc.empty() &&
-                                  author.empty()))
-    throw Error(where + ": click records without impressions (impression total is 0)");
-
-  std::vector<std::uint32_t> term_map(terms.size());
-  std::unordered_set<std::uint32_t> mapped;
-  for (std::size_t i = 0; i < terms.size(); ++i) {
-    term_map[i] = f.intern(terms[i]);
-    if (!mapped.insert(term_map[i]).second)
-      throw Error(where + ": term table: duplicate term '" + terms[i] + "'");
-  }
-  for (const std::string& q : queries) {
-    if (!f.query_ids_.try_emplace(q, static_cast<std::uint32_t>(f.queries_.size())).second)
-      throw Error(where + ": query table: duplicate query '" + q + "'");
-    f.queries_.push_back(q);
-  }
-  // Authors are matched by name; one no doc of this corpus has matches nothing.
-  std::vector<std::uint32_t> author_map(authors.size(), kNoId);
-  for (std::size_t i = 0; i < authors.size(); ++i)
-    if (auto it = f.author_ids_.find(authors[i]); it != f.author_ids_.end()) author_map[i] = it->second;
-
-  // Returns the record's counts once they make sense.
-  auto check = [&](const std::string& what, std::size_t i, const Record& rec) {
-    if (rec.impressions == 0 || rec.clicks > rec.impressions ||
-        rec.impressions > std::numeric_limits<std::uint32_t>::max())
-      throw Error(where + ": " + what + " " + std::to_string(i) + ": " + std::to_string(rec.clicks) +
-                  " clicks for " + std::to_string(rec.impressions) + " impressions");
-    return ClickStat{static_cast<std::uint32_t>(rec.impressions), static_cast<std::uint32_t>(rec.clicks)};
-  };
-  auto in_range = [&](const std::string& what, std::size_t i, const char* field, std::uint64_t v, std::uint64_t n) {
-    if (v >= n)
-      throw Error(where + ": " + what + " " + std::to_string(i) + ": " + field + " " + std::to_string(v) +
-                  " out of range (" + std::to_string(n) + ")");
-  };
-  auto insert = [&](ClickTable& m, const std::string& what, std::size_t i, std::uint64_t key, const ClickStat& s) {
-    if (!m.insert(key, s)) throw Error(where + ": " + what + " " + std::to_string(i) + ": duplicate key");
-  };
-  for (std::size_t i = 0; i < pair.size(); ++i) {
-    const ClickStat s = check("pair record", i, pair[i]);
-    in_range("pair record", i, "query", pair[i].a, queries.size());
-    in_range("pair record", i, "row", pair[i].b, n_docs);
-    insert(f.pair_stats_, "pair record", i, pack(pair[i].a, pair[i].b), s);
-  }
-  for (std::size_t i = 0; i < term_doc.size(); ++i) {
-    const ClickStat s = check("term_doc record", i, term_doc[i]);
-    in_range("term_doc record", i, "term", term_doc[i].a, terms.size());
-    in_range("term_doc record", i, "row", term_doc[i].b, n_docs);
-    insert(f.term_doc_stats_, "term_doc record", i, pack(term_map[term_doc[i].a], term_doc[i].b), s);
-  }
-  for (std::size_t i = 0; i < term_author.size(); ++i) {
-    const ClickStat s = check("term_author record", i, term_author[i]);
-    in_range("term_author record", i, "term", term_author[i].a, terms.size());
-    in_range("term_author record", i, "author", term_author[i].b, authors.size());
-    const std::uint32_t a = author_map[term_author[i].b];
-    if (a != kNoId) insert(f.term_author_stats_, "term_author record", i, pack(term_map[term_author[i].a], a), s);
-  }
-  if (total_impressions > 0) {
-    f.doc_stats_.assign(f.n_docs_, {});
-    f.author_stats_.assign(f.authors_.size(), {});
-  }
-  std::uint64_t sum_impressions = 0, sum_clicks = 0;
-  for (std::size_t i = 0; i < doc.size(); ++i) {
-    const ClickStat s = check("doc record", i, doc[i]);
-    in_range("doc record", i, "row", doc[i].a, n_docs);
-    if (f.doc_stats_[doc[i].a].impressions > 0)
-      throw Error(where + ": doc record " + std::to_string(i) + ": duplicate row");
-    f.doc_stats_[doc[i].a] = s;
-    sum_impressions += s.impressions;
-    sum_clicks += s.clicks;
-  }
-  // Every impression is counted once per doc: the doc records add up to the totals.
-  if (sum_impressions != total_impressions || sum_clicks != total_clicks)
-    throw Error(where + ": doc records add up to " + std::to_string(sum_impressions) + " impressions and " +
-                std::to_string(sum_clicks) + " clicks, but the totals say " + std::to_string(total_impressions) +
-                " and " + std::to_string(total_clicks));
-  for (std::size_t i = 0; i < author.size(); ++i) {
-    const ClickStat s = check("author record", i, author[i]);
-    in_range("author record", i, "author", author[i].a, authors.size());
-    const std::uint32_t a = author_map[author[i].a];
-    if (a == kNoId) continue;
-    if (f.author_stats_[a].impressions > 0)
-      throw Error(where + ": author record " + std::to_string(i) + ": duplicate author");
-    f.author_stats_[a] = s;
-  }
-  if (total_impressions > 0)
-    f.p0_ = static_cast<double>(total_clicks) / static_cast<double>(total_impressions);
-  return f;
 }
 
 }  // namespace funnel::rank

@@ -3,10 +3,9 @@
 // statistics learned from logged impressions. Plain C++ (no libtorch), so the
 // serving path can compute them for every candidate of a request.
 //
-// Text analysis (corpus fields and queries alike): the UTF-8 text is split
-// into words at every ASCII byte that is not a letter or a digit (bytes >=
-// 0x80 belong to words, so non-Latin text stays whole), ASCII letters are
-// lower-cased, and each word is stemmed with Xapian's Snowball stemmer
+// Text analysis (corpus fields and queries alike): words as
+// text::for_each_word splits them (text/analysis.h), each stemmed with the
+// channel's Snowball stemmer
 // (https://xapian.org/docs/apidoc/html/classXapian_1_1Stem.html).
 // A doc has three fields: title, tags (all tags as one field; each tag is
 // analysed on its own, so term pairs never cross a tag boundary) and body
@@ -23,18 +22,18 @@
 #include <vector>
 
 #include "funnel/data.h"
+#include "funnel/recall.h"
+#include "rank/click_table.h"
 
 namespace funnel::rank {
 
 struct CrossFeatureOptions {
-  // BM25 term-frequency saturation and length normalisation, as in Robertson &
-  // Zaragoza, "The Probabilistic Relevance Framework: BM25 and Beyond" (2009).
-  // k1 >= 0 (default 1.2), 0 <= b <= 1 (default 0.75).
-  double k1 = 1.2;
-  double b = 0.75;
-  // Xapian stemmer language ("english", "french", ...); "none" or "" turns
-  // stemming off. Default "english".
-  std::string stemmer = "english";
+  // The BM25 parameters and analysis of the recall channel (funnel/recall.h):
+  // k1 (default 1), b (0.5), min_normlen (0.5) and the stemmer ("english";
+  // "none" turns stemming off); the field weights and CJK options are not
+  // used. The per-field BM25 uses the channel's formula (text/analysis.h),
+  // so a field scores as the channel would score an index of that field.
+  Bm25Options bm25;
   // Strength m >= 0 of the Beta prior that smooths click-through rates towards
   // the global CTR p0 of the logs: ctr = (clicks + m * p0) / (impressions + m).
   // Default 20 impressions.
@@ -70,9 +69,9 @@ class CrossFeatures {
 
   // Feature positions in compute()'s output; names() gives the same order.
   enum Feature : std::size_t {
-    // Okapi BM25 of the query's distinct terms in one field:
-    //   sum_t idf(t) * tf (k1 + 1) / (tf + k1 (1 - b + b * len / avglen)),
-    //   idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5)),
+    // BM25 of the query's distinct terms in one field, with the recall
+    // channel's formula and parameters (text::bm25_idf, text::bm25_tf_part):
+    //   sum_t idf(t) * (k1 + 1) tf / (k1 (b * max(len / avglen, min_normlen) + 1 - b) + tf),
     // N = corpus docs, df = docs whose field holds t, tf = count of t in the
     // field, len = words in the field, avglen = mean len over the corpus.
     kBm25Title = 0,
@@ -166,40 +165,7 @@ class CrossFeatures {
   const CrossFeatureOptions& options() const { return options_; }
   std::size_t corpus_size() const { return n_docs_; }
 
-  // Impression and click counts of one click key (build() refuses logs
-  // with more than 2^32 - 1 impressions of one key).
-  struct ClickStat {
-    std::uint32_t impressions = 0;
-    std::uint32_t clicks = 0;
-  };
-
  private:
-  // Open-addressing hash table from a packed key (id << 32 | id) to counts:
-  // one probe sequence in one array, so a lookup costs about one cache miss
-  // (std::unordered_map costs two or three).
-  class ClickTable {
-   public:
-    // Adds one impression (and a click if `click`) to `key`. Throws
-    // funnel::Error if a count would pass 2^32 - 1.
-    void add(std::uint64_t key, bool click);
-    // Inserts `key` with `s`; false (and no change) if `key` is present.
-    bool insert(std::uint64_t key, const ClickStat& s);
-    // The counts of `key`, or nullptr.
-    const ClickStat* find(std::uint64_t key) const;
-    // (key, counts) pairs sorted by key.
-    std::vector<std::pair<std::uint64_t, ClickStat>> sorted() const;
-
-   private:
-    static constexpr std::uint64_t kEmpty = ~std::uint64_t{0};  // never a key: ids are < kNoId
-    struct Slot {
-      std::uint64_t key = kEmpty;
-      ClickStat stat;
-    };
-    Slot& slot_for(std::uint64_t key);  // grows the table as needed
-    std::vector<Slot> slots_;           // size 0 or a power of two
-    std::size_t size_ = 0;
-  };
-
   // One field of every doc in compressed-row form: doc r's distinct terms are
   // postings[offsets[r] .. offsets[r + 1]), sorted by term id.
   struct TermCount {
@@ -216,6 +182,8 @@ class CrossFeatures {
   enum Field : std::size_t { kTitle = 0, kTags = 1, kBody = 2, kAll = 3 };
 
   CrossFeatures() = default;
+  // Identifies a corpus by its size and doc ids in row order.
+  static std::uint64_t corpus_fingerprint(const Corpus& corpus);
   // Validates options_ (naming `where`) and analyses `corpus`.
   void analyse(const Corpus& corpus, const std::string& where);
   std::uint32_t intern(const std::string& term);
@@ -223,7 +191,7 @@ class CrossFeatures {
 
   CrossFeatureOptions options_;
   std::size_t n_docs_ = 0;
-  std::uint64_t fingerprint_ = 0;  // XXH3-64 of the corpus doc ids
+  std::uint64_t fingerprint_ = 0;  // XXH3-64 of the corpus doc ids (cross_features_io.cc)
 
   // Vocabulary: corpus terms get ids [0, n_corpus_terms_), terms seen only in
   // the logs the ids after them.

@@ -11,6 +11,7 @@
 
 #include "funnel/ann.h"
 #include "funnel/error.h"
+#include "funnel/fusion.h"
 #include "util/fs.h"
 
 namespace funnel {
@@ -67,9 +68,8 @@ class AnnChannel final : public RecallChannel {
     }
     hits.reserve(best.size());
     for (auto [row, s] : best) hits.push_back({row, s});
-    std::sort(hits.begin(), hits.end(), [](const RecallHit& a, const RecallHit& b) {
-      return a.score > b.score || (a.score == b.score && a.row < b.row);
-    });
+    std::sort(hits.begin(), hits.end(),
+              [](const RecallHit& a, const RecallHit& b) { return ranks_before(a.score, a.row, b.score, b.row); });
     if (hits.size() > k) hits.resize(k);
     return hits;
   }
@@ -141,7 +141,7 @@ std::vector<std::uint32_t> exact_top_k(const EmbeddingStore& store, std::span<co
   }
   k = std::min(k, scored.size());
   std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(k), scored.end(),
-                    [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+                    [](auto& a, auto& b) { return ranks_before(a.first, a.second, b.first, b.second); });
   std::vector<std::uint32_t> out;
   for (std::size_t i = 0; i < k; ++i) out.push_back(scored[i].second);
   return out;

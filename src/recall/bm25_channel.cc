@@ -11,6 +11,7 @@
 
 #include "funnel/error.h"
 #include "funnel/recall.h"
+#include "text/analysis.h"
 
 namespace funnel {
 namespace fs = std::filesystem;
@@ -18,18 +19,9 @@ using nlohmann::json;
 
 namespace {
 
-Xapian::Stem make_stemmer(const std::string& lang, const std::string& where = "bm25") {
-  if (lang.empty() || lang == "none") return Xapian::Stem();
-  try {
-    return Xapian::Stem(lang);
-  } catch (const Xapian::Error& e) {
-    throw Error(where + ": field 'stemmer': unknown language '" + lang + "' (" + e.get_msg() + ")");
-  }
-}
-
 class Bm25Channel final : public RecallChannel {
  public:
-  Bm25Channel(const fs::path& dir, const Bm25Options& o) : options_(o), stemmer_(make_stemmer(o.stemmer)) {
+  Bm25Channel(const fs::path& dir, const Bm25Options& o) : options_(o), stemmer_(text::make_stemmer(o.stemmer, "bm25")) {
     try {
       db_ = Xapian::Database(dir.string());
     } catch (const Xapian::Error& e) {
@@ -95,7 +87,7 @@ void build_bm25_index(const Corpus& corpus, const fs::path& dir, const Bm25Optio
   try {
     Xapian::WritableDatabase db(dir.string(), Xapian::DB_CREATE_OR_OVERWRITE);
     Xapian::TermGenerator tg;
-    tg.set_stemmer(make_stemmer(o.stemmer));
+    tg.set_stemmer(text::make_stemmer(o.stemmer, "bm25"));
     tg.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
     if (o.cjk_ngram) tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
     const std::size_t n = corpus.docs.size();
@@ -174,7 +166,7 @@ Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
       throw Error(where + ": unknown field '" + k + "'");
     }
   }
-  make_stemmer(o.stemmer, where);  // validates the language name
+  text::make_stemmer(o.stemmer, where);  // validates the language name
   return o;
 }
 

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "funnel/error.h"
-#include "train/distill.h"
+#include "train/prerank/distill.h"
 
 namespace funnel::train {
 namespace {

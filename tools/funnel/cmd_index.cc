@@ -1,11 +1,11 @@
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "commands.h"
 #include "funnel/error.h"
 #include "funnel/index.h"
-#include "model/prerank_stage.h"
 #include "progress.h"
 #include "util/fs.h"
 
@@ -58,7 +58,7 @@ void add_index(CLI::App& app) {
       o.bm25 = bm25_options_from_json(bm25_options_to_json(o.bm25), "command line");
     }
     std::unique_ptr<DocEncoder> encoder;
-    if (!a->models.empty()) encoder = model::make_doc_encoder(a->models);
+    if (!a->models.empty()) encoder = load_doc_encoder(a->models);
     o.encoder = encoder.get();
     o.precision = parse_precision(a->precision, "--precision");
     if (a->refresh) {

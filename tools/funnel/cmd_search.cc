@@ -4,33 +4,9 @@
 #include "cascade.h"
 #include "commands.h"
 #include "funnel/error.h"
-#include "funnel/pipeline.h"
+#include "funnel/engine.h"
 
 namespace funnel::cli {
-
-namespace {
-nlohmann::json response_to_json(const Response& r, const Request& req) {
-  nlohmann::json stages = nlohmann::json::array();
-  for (const auto& t : r.trace)
-    stages.push_back({{"name", t.name}, {"type", t.type}, {"in", t.in}, {"out", t.out}, {"ms", t.ms}});
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < r.items.size(); ++i) {
-    const auto& it = r.items[i];
-    nlohmann::json marks = nlohmann::json::array();
-    for (const auto& m : it.marks)
-      marks.push_back({{"stage", r.trace[m.stage].name}, {"score", m.score}, {"rank", m.rank}});
-    nlohmann::json item{{"rank", i + 1}, {"id", it.doc_id}, {"title", it.title}, {"score", it.score},
-                        {"channels", it.channels}, {"stages", marks}};
-    if (!it.pxtr.empty()) {
-      nlohmann::json p = nlohmann::json::object();
-      for (const auto& [name, v] : it.pxtr) p[name] = v;
-      item["pxtr"] = p;
-    }
-    items.push_back(std::move(item));
-  }
-  return {{"query", req.query}, {"k", req.k}, {"items", items}, {"trace", stages}, {"total_ms", r.total_ms}};
-}
-}  // namespace
 
 void add_search(CLI::App& app) {
   auto* cmd = app.add_subcommand("search", "Run one query through the cascade and print the results");
@@ -49,11 +25,11 @@ void add_search(CLI::App& app) {
   cmd->callback([=] {
     std::string where;
     auto cfg = load_cascade(a->config, a->k, where);
-    Pipeline pipeline(Index::open(a->index), cfg, where);
+    const Engine engine(a->index, cfg, where);
     Request req;
     for (const auto& w : a->words) req.query += (req.query.empty() ? "" : " ") + w;
     req.k = a->k;
-    Response resp = pipeline.run(req);
+    const Response resp = engine.run(req);
     if (a->json) {
       std::printf("%s\n", response_to_json(resp, req).dump(2).c_str());
       return;

@@ -12,6 +12,7 @@ void add_index(CLI::App& app);
 void add_search(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_fit(CLI::App& app);
+void add_experiment(CLI::App& app);
 void add_bench(CLI::App& app);
 
 }  // namespace funnel::cli

@@ -1,19 +1,19 @@
 // funnel: the command-line front end of the engine.
-//   funnel gen     generate the synthetic video-search world
-//   funnel index   build an index folder from a corpus
-//   funnel search  run one query through the cascade
-//   funnel eval    evaluate the cascade on judged queries
-//   funnel fit     train a model (the pre-rank two-tower student)
+//   funnel gen         generate the synthetic video-search world
+//   funnel index       build an index folder from a corpus
+//   funnel search      run one query through the cascade
+//   funnel eval        evaluate the cascade on judged queries
+//   funnel fit         train a model of the cascade
+//   funnel experiment  cross-validation and ablations
+//   funnel bench       benchmarks
 // Exit status: 0 success, 1 bad input or failed operation (funnel::Error),
 // 2 usage error, 3 internal error.
 #include <cstdio>
 
 #include "commands.h"
 #include "funnel/error.h"
-#include "model/prerank_stage.h"
 
 int main(int argc, char** argv) {
-  funnel::model::register_model_stages();
   CLI::App app{"funnel: a multi-stage ranking engine for search and recommendation"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "funnel 0.1.0");
@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   funnel::cli::add_search(app);
   funnel::cli::add_eval(app);
   funnel::cli::add_fit(app);
+  funnel::cli::add_experiment(app);
   funnel::cli::add_bench(app);
   try {
     app.parse(argc, argv);

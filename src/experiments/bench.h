@@ -1,0 +1,66 @@
+// The benchmarks behind `funnel bench`: each measures one serving path and
+// reports it against a baseline measured in the same run (the machine's
+// read bandwidth, libtorch, the pre-rank scorer, exact search), as JSON
+// that the CLI prints as a table. Speeds are never asserted in tests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace funnel::experiments {
+
+// Read bandwidth of this machine now, in bytes/s: sums a buffer much larger
+// than the caches, `passes` times, and keeps the best pass.
+double measure_read_bandwidth(std::size_t bytes, int passes = 5);
+
+// Median (the upper one for an even count) and nearest-rank p99 of a
+// non-empty sample.
+double median(std::vector<double> v);
+double p99(std::vector<double> v);
+
+// "50,100,200" -> {50, 100, 200}; each in 1..1000000. Throws funnel::Error
+// naming `option`.
+std::vector<std::size_t> parse_sizes(const std::string& text, const std::string& option);
+
+// Pre-rank scoring: `candidates` random rows of a store of `rows` random
+// vectors, per matcher (dot 1x1, soft_attention 3x3, esim 3x3) and
+// precision, against the read-bandwidth limit and batched libtorch ops.
+// Every timed request also checks our fp32 scores against libtorch's and
+// throws funnel::Error beyond 1e-3.
+struct PrerankBenchOptions {
+  std::size_t rows = 1000000, candidates = 10000, requests = 50;
+  std::uint32_t dim = 64;
+  std::string dir = "var/bench";  // scratch folder for the stores (removed after)
+  bool resident = false;          // score from huge-page memory instead of the file mapping
+};
+// [{"matcher", "precision", "candidates", "rows", "us_per_request",
+//   "bandwidth_limit_us", "libtorch_us", "flops_per_pair", "kernel",
+//   "max_abs_diff_vs_libtorch"}]
+nlohmann::json bench_prerank(const PrerankBenchOptions& o);
+std::string prerank_bench_table(const nlohmann::json& rows);
+
+// ANN recall@k against exact search over the same vectors, and queries/s.
+struct RecallBenchOptions {
+  std::string index, data;
+  std::size_t k = 100, queries = 200;
+  int ef_search = 128;
+};
+nlohmann::json bench_recall(const RecallBenchOptions& o);
+std::string recall_bench_text(const nlohmann::json& r);
+
+// The cross ranker per request at each candidate count, with and without
+// its cross features, against the pre-rank scorer on the same candidates.
+struct RankBenchOptions {
+  std::string models, data;  // data: the folder the ranker was trained on ("" = MODELS/rank/data.json's)
+  std::vector<std::size_t> sizes{50, 100, 200};
+  std::size_t requests = 50;
+  std::uint64_t seed = 7;
+  int threads = 1;
+};
+nlohmann::json bench_rank(const RankBenchOptions& o);
+std::string rank_bench_table(const nlohmann::json& r);
+
+}  // namespace funnel::experiments

@@ -1,0 +1,25 @@
+#include "recall/ann_channel_factory.h"
+
+#include <filesystem>
+
+#include "core/config_util.h"
+#include "funnel/ann.h"
+#include "funnel/error.h"
+#include "prerank/encoders.h"
+
+namespace funnel::recall {
+namespace fs = std::filesystem;
+
+std::unique_ptr<RecallChannel> make_ann_channel(const Index& index, const nlohmann::json& cfg, const std::string& where) {
+  detail::check_keys(cfg, {"type", "quota", "ef_search", "nprobe"}, where);
+  if (!index.embeddings() || !fs::exists(index.dir() / "ann.faiss"))
+    throw Error(where + ": the index has no ANN index (build it with `funnel index --models MODELS`)");
+  auto model = prerank::load_matching_model(index.models_dir(), index.embeddings()->spec().model_id, where);
+  AnnOptions o;
+  o.ef_search = static_cast<int>(detail::get_size(cfg, "ef_search", where, static_cast<std::size_t>(o.ef_search)));
+  o.ivf_nprobe = static_cast<int>(detail::get_size(cfg, "nprobe", where, static_cast<std::size_t>(o.ivf_nprobe)));
+  return open_ann_channel(index.dir() / "ann.faiss", prerank::make_query_encoder(std::move(model)),
+                          index.embeddings()->spec().heads, o);
+}
+
+}  // namespace funnel::recall

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/bench.h"
 #include "funnel/embedding_store.h"
 #include "funnel/prerank_scorer.h"
 #include "prerank/torch/torch_baseline.h"
@@ -34,27 +35,14 @@ std::size_t store_rows() {
 }
 
 double read_bandwidth() {
-  static const double bw = [] {
-    std::vector<float> buf((std::size_t{1} << 30) / sizeof(float), 1.0f);
-    double best = 0;
-    for (int pass = 0; pass < 3; ++pass) {
-      auto t0 = std::chrono::steady_clock::now();
-      float acc[8] = {};
-      for (std::size_t i = 0; i + 8 <= buf.size(); i += 8)
-        for (int k = 0; k < 8; ++k) acc[k] += buf[i + static_cast<std::size_t>(k)];
-      benchmark::DoNotOptimize(acc);
-      best = std::max(best, static_cast<double>(buf.size() * 4) /
-                                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    return best;
-  }();
+  static const double bw = funnel::experiments::measure_read_bandwidth(std::size_t{1} << 30, 3);
   return bw;
 }
 
 struct Setup {
   std::uint32_t nq, nd;
   std::vector<float> vecs, query;
-  std::unique_ptr<model::TorchScorerBaseline> baseline;
+  std::unique_ptr<prerank::TorchScorerBaseline> baseline;
   std::map<Precision, std::shared_ptr<const EmbeddingStore>> stores;
 };
 
@@ -95,7 +83,7 @@ Setup& setup(std::uint32_t nd, Precision p) {
     for (auto& x : s.vecs) x = static_cast<float>(rng.normal() * 0.1);
     s.query.resize(std::size_t{nd} * kDim);
     for (auto& x : s.query) x = static_cast<float>(rng.normal() * 0.1);
-    s.baseline = std::make_unique<model::TorchScorerBaseline>(s.vecs, n, nd, kDim);
+    s.baseline = std::make_unique<prerank::TorchScorerBaseline>(s.vecs, n, nd, kDim);
   }
   if (!s.stores.count(p)) {
     fs::path d = dir / (std::to_string(nd) + "-" + precision_name(p));

@@ -5,7 +5,11 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS funnel EXPORT funnelTargets
+set(FUNNEL_INSTALL_TARGETS funnel_core)
+if(FUNNEL_TORCH)
+  list(APPEND FUNNEL_INSTALL_TARGETS funnel)
+endif()
+install(TARGETS ${FUNNEL_INSTALL_TARGETS} EXPORT funnelTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/funnel DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

@@ -14,13 +14,21 @@
 
 namespace funnel::test {
 
-// A fresh temporary folder, removed with its contents on destruction. It is
-// made under $TMPDIR, which ctest points at BUILD/test-tmp (wiped at the
-// start of every run), so a killed test leaves nothing in /tmp.
+// Where tests make their temporary folders: BUILD/test-tmp, wiped at the
+// start of every ctest run (the "tmp" fixture), so a killed test leaves
+// nothing behind in /tmp.
+inline std::filesystem::path test_tmp_root() {
+  std::filesystem::path root = FUNNEL_TEST_TMP;
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  return root;
+}
+
+// A fresh temporary folder, removed with its contents on destruction.
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "funnel-test-XXXXXX").string();
+    std::string tmpl = (test_tmp_root() / "funnel-test-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) std::abort();
     path_ = tmpl;
   }
@@ -55,7 +63,8 @@ struct CommandResult {
 // Runs the funnel CLI with `args` (a shell-quoted string). With
 // with_stderr = false, stderr (progress lines) is dropped.
 inline CommandResult run_cli(const std::string& args, bool with_stderr = true) {
-  std::string cmd = std::string(FUNNEL_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  std::string cmd = "TMPDIR=" + test_tmp_root().string() + " " + std::string(FUNNEL_CLI) + " " + args +
+                    (with_stderr ? " 2>&1" : " 2>/dev/null");
   CommandResult r{-1, ""};
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;

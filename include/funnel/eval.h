@@ -44,22 +44,22 @@ struct EvalResult {
   // Final-list metrics, means over queries (trec_eval conventions).
   double ndcg10 = 0, map = 0, mrr = 0, recall100 = 0, recall1000 = 0;
   std::vector<RunEntry> run;  // the final lists, for a TREC run file
-  // Order consistency of a pre-ranker with the ranker after it: of the last
-  // two scoring stages of the cascade (Stage::scores; in a funnel, pre-rank
-  // and rank). Per evaluated query, the rows the first kept are scored by
-  // the second (Pipeline::score_rows) and compared with the first's scores
-  // as served: of the pairs the second orders strictly, the share the first
-  // orders the same way (ties in the first count half;
-  // metrics::order_consistency_counts with reference = the second's scores).
+  // Order consistency of a pre-ranker with the ranker after it, by the
+  // roles the stages declare (Stage::role): the first rank stage that has a
+  // pre-rank stage before it, and the last pre-rank stage before that. Per
+  // evaluated query, the rows the pre-ranker kept are scored by the ranker
+  // (Pipeline::score_rows) and compared with the pre-ranker's scores as
+  // served: of the pairs the ranker orders strictly, the share the
+  // pre-ranker orders the same way (ties in the pre-ranker count half;
+  // metrics::order_consistency_counts with reference = the ranker's scores).
   // consistency_prerank_rank: mean over queries of the per-query share
   // (queries where the ranker orders no pair strictly are skipped);
   // consistency_prerank_rank_overall: pooled over all pairs of all queries.
-  // NaN when the cascade has fewer than two scoring stages or no pair was
-  // ordered.
+  // NaN when the cascade has no such pair of stages or no pair was ordered.
   double consistency_prerank_rank = std::numeric_limits<double>::quiet_NaN();
   double consistency_prerank_rank_overall = std::numeric_limits<double>::quiet_NaN();
   std::size_t consistency_queries = 0;  // queries in the per-query mean
-  std::string consistency_stages;       // "FIRST_NAME->SECOND_NAME", "" without such a pair
+  std::string consistency_stages;       // "PRERANK_NAME->RANK_NAME", "" without such a pair
 };
 
 // Runs every query of `queries` that has a relevant doc in `qrels` through
@@ -70,12 +70,12 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
 // {"queries", "stages": [{"name","candidates","recall","p50_ms","p99_ms"}],
 //  "metrics": {"ndcg@10","map","mrr","recall@100","recall@1000"}}
 // Scoring stages add "auc", "gauc", "label_auc" when computed (not NaN). With
-// two scoring stages: top-level "consistency_stages", and under "metrics"
+// a pre-rank -> rank pair: top-level "consistency_stages", and under "metrics"
 // "consistency_prerank_rank" and "consistency_prerank_rank_overall" when
 // computed (the keys are absent otherwise, never null).
 nlohmann::json eval_to_json(const EvalResult& r);
 // A fixed-width text table for terminals (with an "order consistency" line
-// when the cascade has two scoring stages).
+// when the cascade has a pre-rank -> rank pair).
 std::string eval_to_table(const EvalResult& r);
 // The same as a markdown table (and the same consistency line).
 std::string eval_to_markdown(const EvalResult& r);

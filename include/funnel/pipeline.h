@@ -93,6 +93,8 @@ class Pipeline {
   std::vector<std::string> stage_types() const;
   // Whether stage `stage` (by index) scores its candidates (Stage::scores).
   bool stage_scores(std::size_t stage) const;
+  // The role stage `stage` declares (Stage::role).
+  StageRole stage_role(std::size_t stage) const;
 
   // The scores stage `stage` (by index) gives `rows` for `query`, one per
   // row in input order, all rows kept (Stage::score): for offline metrics

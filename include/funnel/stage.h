@@ -35,6 +35,11 @@ struct StageContext {
   std::string where() const { return "request: overrides." + std::string(stage); }
 };
 
+// What a stage is in the funnel, declared by the stage itself, so that
+// callers (the evaluator's order consistency of pre-rank with rank) never
+// need to know stage type names.
+enum class StageRole { kOther, kRecall, kPrerank, kRank };
+
 // One step of the cascade. Implementations are immutable after construction
 // and thread-safe: run() and score() may be called concurrently.
 class Stage {
@@ -50,6 +55,8 @@ class Stage {
   // pre-rank and rank stages): offline evaluation then measures its AUCs
   // and order consistency through score().
   virtual bool scores() const { return false; }
+  // The stage's place in the funnel (kOther unless it says otherwise).
+  virtual StageRole role() const { return StageRole::kOther; }
 
   // Scores `candidates` exactly as run() would, without dropping or
   // reordering any: sets each one's `score` (and pXtr where the stage

@@ -84,6 +84,11 @@ bool Pipeline::stage_scores(std::size_t stage) const {
   return steps_[stage]->stage->scores();
 }
 
+StageRole Pipeline::stage_role(std::size_t stage) const {
+  if (stage >= steps_.size()) throw Error("pipeline: no stage " + std::to_string(stage));
+  return steps_[stage]->stage->role();
+}
+
 std::vector<double> Pipeline::score_rows(std::size_t stage, const std::string& query,
                                          const std::vector<std::uint32_t>& rows) const {
   if (!stage_scores(stage)) throw Error("score_rows: stage '" + steps_[stage]->name + "' does not score candidates");

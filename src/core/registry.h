@@ -13,11 +13,16 @@ namespace funnel::detail {
 StageFactory find_stage_type(const std::string& type);
 
 // The built-in types, added to the registries on first use
-// (builtin_stages.cc): recall, truncate and, in a build with the model
-// runtime, prerank, rank and the ann channel (model_stage_types.cc).
+// (builtin_stages.cc): recall and truncate, and stand-ins for the model
+// stage types (prerank, rank, the ann channel) that say they need the model
+// runtime (model_stage_stubs.cc) until libfunnel registers the real ones
+// (register_model_stage_types, model_stage_types.cc).
 void add_builtin_stage_types(std::map<std::string, StageFactory>& stages,
                              std::map<std::string, ChannelFactory>& channels);
-void add_model_stage_types(std::map<std::string, StageFactory>& stages,
+void add_model_stage_stubs(std::map<std::string, StageFactory>& stages,
                            std::map<std::string, ChannelFactory>& channels);
+// Registers prerank, rank and ann (libfunnel only). Idempotent; libfunnel
+// also calls it when it is loaded, and Engine before it builds a pipeline.
+void register_model_stage_types();
 
 }  // namespace funnel::detail

@@ -18,17 +18,21 @@ double percentile(std::vector<double> v, double p) {
   return v[std::clamp<std::size_t>(idx, 1, v.size()) - 1];
 }
 
-// The pair of stages whose order consistency is measured: the last two
-// scoring stages of the cascade (in a funnel, the pre-ranker and the ranker
-// after it). False with fewer than two.
+// The (pre-rank, rank) stage indices for order consistency, by the roles
+// the stages declare: the first rank stage that has a pre-rank stage before
+// it, and the last pre-rank stage before it. False if there is no such pair.
 bool consistency_pair(const Pipeline& p, std::size_t& first, std::size_t& second) {
-  std::vector<std::size_t> scoring;
-  for (std::size_t s = 0; s < p.size(); ++s)
-    if (p.stage_scores(s)) scoring.push_back(s);
-  if (scoring.size() < 2) return false;
-  first = scoring[scoring.size() - 2];
-  second = scoring.back();
-  return true;
+  bool seen = false;
+  for (std::size_t s = 0; s < p.size(); ++s) {
+    if (p.stage_role(s) == StageRole::kPrerank) {
+      first = s;
+      seen = true;
+    } else if (p.stage_role(s) == StageRole::kRank && seen) {
+      second = s;
+      return true;
+    }
+  }
+  return false;
 }
 
 // Running sums of the per-stage table and the final-list metrics.

@@ -34,6 +34,7 @@ class PrerankStage final : public ScoringStage {
   }
 
  private:
+  StageRole role() const override { return StageRole::kPrerank; }
   void own_scores(const StageContext& ctx, std::span<Candidate> cands, std::span<float> out) const override {
     if (cands.empty()) return;
     const std::vector<float> q = query_tower_->encode(ctx.request.query);

@@ -67,6 +67,7 @@ class RankStage final : public ScoringStage {
   }
 
  private:
+  StageRole role() const override { return StageRole::kRank; }
   std::vector<const char*> override_keys() const override { return {"score_weights"}; }
 
   void own_scores(const StageContext& ctx, std::span<Candidate> cands, std::span<float> out) const override {

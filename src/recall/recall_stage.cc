@@ -48,6 +48,8 @@ class RecallStage final : public Stage {
     keep_ = detail::get_size(cfg, "keep", where, 0);
   }
 
+  StageRole role() const override { return StageRole::kRecall; }
+
   void run(const StageContext& ctx, std::vector<Candidate>& out) const override {
     detail::check_keys(ctx.overrides, {"quota", "keep"}, "request: overrides.recall");
     std::vector<std::vector<RecallHit>> lists;

@@ -1,8 +1,9 @@
-// The evaluator on scoring stages: offline AUCs of "rank" stages like
-// "prerank" ones, and the order consistency of a pre-ranker with the ranker
-// after it. The real stage types live in src/model (not linked here): this
-// binary registers fake "prerank" and "rank" types whose scores are simple
-// functions of (query, row), so the expected values can be computed here.
+// The evaluator on scoring stages: offline AUCs of every stage that scores,
+// and the order consistency of a pre-ranker with the ranker after it. This
+// binary registers a fake stage type ("fake") whose scores are simple
+// functions of (query, row), so the expected values can be computed here;
+// the role it declares (pre-rank or rank) comes from its config, so the
+// evaluator cannot lean on type names.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,7 +40,15 @@ class FakeScoringStage final : public Stage {
   explicit FakeScoringStage(const json& c)
       : fn_{c.value("sq", std::uint64_t{0}), c.value("mul", std::uint64_t{1}), c.value("add", std::uint64_t{0}),
             c.value("mod", std::uint64_t{7})},
-        keep_(c.value("keep", std::size_t{0})) {}
+        keep_(c.value("keep", std::size_t{0})),
+        role_(c.value("role", "") == "prerank" ? StageRole::kPrerank
+              : c.value("role", "") == "rank"  ? StageRole::kRank
+                                               : StageRole::kOther) {}
+  bool scores() const override { return true; }
+  StageRole role() const override { return role_; }
+  void score(const StageContext& ctx, std::span<Candidate> c) const override {
+    for (auto& cand : c) cand.score = fn_(ctx.request.query, cand.row);
+  }
   void run(const StageContext& ctx, std::vector<Candidate>& c) const override {
     for (auto& cand : c) cand.score = fn_(ctx.request.query, cand.row);
     std::stable_sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
@@ -50,6 +59,7 @@ class FakeScoringStage final : public Stage {
  private:
   FakeFn fn_;
   std::size_t keep_;
+  StageRole role_;
 };
 
 std::unique_ptr<Stage> make_fake(const json& c, const Index&, const std::string&) {
@@ -63,10 +73,12 @@ const FakeFn kRank{1, 0, 3, 11};  // the ranker
 json recall_stage(std::size_t quota) {
   return {{"name", "recall"}, {"type", "recall"}, {"channels", {{{"type", "bm25"}, {"quota", quota}}}}};
 }
-json scoring_stage(const std::string& name, const std::string& type, const FakeFn& fn, std::size_t keep = 0) {
+// A fake scoring stage declaring `role` ("prerank", "rank" or "" for none).
+json scoring_stage(const std::string& name, const std::string& role, const FakeFn& fn, std::size_t keep = 0) {
   json s = fn.to_json();
   s["name"] = name;
-  s["type"] = type;
+  s["type"] = "fake";
+  s["role"] = role;
   if (keep > 0) s["keep"] = keep;
   return s;
 }
@@ -81,8 +93,7 @@ struct Expected {
 class ConsistencyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    register_stage_type("prerank", make_fake);
-    register_stage_type("rank", make_fake);
+    register_stage_type("fake", make_fake);
     Corpus c;
     // 40 docs: "guitar" in rows 0..29 (tf decreasing), "piano" in rows
     // 10..39 (tf increasing), "drum" in rows 5, 17 and 33.
@@ -305,11 +316,31 @@ TEST_F(ConsistencyTest, RankStagesGetTheScoringMetrics) {
   EXPECT_NE(eval_to_table(r).find(line), std::string::npos) << eval_to_table(r);
 }
 
-TEST(ScoringStageTypes, PrerankAndRank) {
-  EXPECT_TRUE(is_scoring_stage_type("prerank"));
-  EXPECT_TRUE(is_scoring_stage_type("rank"));
-  EXPECT_FALSE(is_scoring_stage_type("recall"));
-  EXPECT_FALSE(is_scoring_stage_type("truncate"));
+// A stage that scores gets the scoring metrics whatever its role, and the
+// consistency needs a declared pre-ranker before a declared ranker.
+TEST_F(ConsistencyTest, TheEvaluatorAsksTheStagesNotTheirTypeNames) {
+  Pipeline p(index_, json{{"stages", {recall_stage(20), scoring_stage("a", "", kPre, 10), scoring_stage("b", "", kRank)}}});
+  EXPECT_TRUE(p.stage_scores(1));
+  EXPECT_FALSE(p.stage_scores(0));
+  EXPECT_EQ(p.stage_role(0), StageRole::kRecall);
+  EXPECT_EQ(p.stage_role(1), StageRole::kOther);
+  std::vector<Impression> imps;
+  for (const char* d : {"d0", "d1", "d2", "d3"}) {
+    Impression im;
+    im.request_id = "r1";
+    im.query_id = "q1";
+    im.doc_id = d;
+    im.click = std::string(d) == "d1";
+    imps.push_back(im);
+  }
+  EvalOptions eo;
+  eo.impressions = &imps;
+  const EvalResult r = evaluate(p, queries_, qrels_, eo);
+  EXPECT_FALSE(std::isnan(r.stages[1].auc));
+  EXPECT_FALSE(std::isnan(r.stages[2].auc));
+  EXPECT_TRUE(std::isnan(r.stages[0].auc));
+  EXPECT_TRUE(std::isnan(r.consistency_prerank_rank));  // no stage declared itself pre-rank and rank
+  EXPECT_EQ(r.consistency_stages, "");
 }
 
 }  // namespace

@@ -156,6 +156,81 @@ TEST(Store, CorruptOrTruncatedFilesAreRefused) {
   EXPECT_NE(open_error(tmp.path() / "nothing").find("no embedding store"), std::string::npos);
 }
 
+// Writes `value` (little-endian, `bytes` wide) at `offset` of a copy of `good`.
+std::string patched(std::string good, std::size_t offset, std::uint64_t value, std::size_t bytes) {
+  for (std::size_t i = 0; i < bytes; ++i) good[offset + i] = static_cast<char>(value >> (8 * i));
+  return good;
+}
+
+TEST(Store, BadHeaderFieldsAndPaddedFilesAreRefused) {
+  test::TempDir tmp;
+  publish_store_version(tmp.path(), {"m", Precision::kFp32, 2, 4}, random_rows(6, 8, 5), 6);
+  const fs::path file = tmp.path() / "v000001.emb";
+  const std::string good = test::read_file(file);
+  // Header: magic 0-7, format version 8, precision 12, rows 16, heads 24,
+  // dim 28, row_bytes 32, checksum 40, model id 48.
+  auto refused = [&](const std::string& bytes, const std::string& what) {
+    test::write_file(file, bytes);
+    const std::string msg = open_error(tmp.path());
+    EXPECT_TRUE(test::contains(msg, "v000001.emb") && test::contains(msg, what)) << what << ": " << msg;
+  };
+  refused(patched(good, 12, 7, 4), "header field 'precision': unknown value 7");
+  refused(patched(good, 24, 0, 4), "'heads'/'dim' out of range");
+  refused(patched(good, 28, 0, 4), "'heads'/'dim' out of range");
+  refused(patched(good, 32, 12, 8), "'row_bytes' disagrees");
+  refused(patched(good, 16, 7, 8), "truncated or padded");
+  refused(good + "extra", "truncated or padded");
+  test::write_file(file, good);
+  EXPECT_EQ(open_error(tmp.path()), "");
+}
+
+TEST(Store, BadManifestsAndMissingVersionsAreRefused) {
+  test::TempDir tmp;
+  publish_store_version(tmp.path(), {"m", Precision::kFp32, 1, 4}, random_rows(3, 4, 6), 3);
+  const fs::path manifest = tmp.path() / "manifest.json";
+  const std::string good = test::read_file(manifest);
+  test::write_file(manifest, "{\"format_version\": 9, \"current\": 1, \"versions\": []}");
+  EXPECT_TRUE(test::contains(open_error(tmp.path()), "manifest.json: field 'format_version': expected 1"));
+  test::write_file(manifest, "{\"format_version\": 1, \"versions\": []}");
+  EXPECT_TRUE(test::contains(open_error(tmp.path()), "manifest.json: expected {\"current\": N"));
+  test::write_file(manifest, "[1, 2]");
+  EXPECT_TRUE(test::contains(open_error(tmp.path()), "manifest.json"));
+  test::write_file(manifest, good);
+  fs::remove(tmp.path() / "v000001.emb");
+  EXPECT_TRUE(test::contains(open_error(tmp.path()), "v000001.emb: cannot open store version 1"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { EmbeddingStore::open(tmp.path(), 5); }), "v000005.emb"));
+  // A publisher refuses a manifest it cannot read, and keeps it.
+  test::write_file(manifest, "{");
+  EXPECT_THROW(publish_store_version(tmp.path(), {"m", Precision::kFp32, 1, 4}, random_rows(3, 4, 6), 3), Error);
+  EXPECT_EQ(test::read_file(manifest), "{");
+}
+
+TEST(Store, PublishRefusesBadSpecs) {
+  test::TempDir tmp;
+  const auto rows = random_rows(3, 4, 7);
+  EXPECT_TRUE(test::contains(test::error_of([&] { publish_store_version(tmp.path(), {"m", Precision::kFp32, 0, 4}, rows, 3); }),
+                             "heads and dim must be >= 1"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { publish_store_version(tmp.path(), {"m", Precision::kFp32, 1, 0}, rows, 3); }),
+                             "heads and dim must be >= 1"));
+  EXPECT_TRUE(test::contains(
+      test::error_of([&] { publish_store_version(tmp.path(), {std::string(64, 'x'), Precision::kFp32, 1, 4}, rows, 3); }),
+      "model id longer than 63 bytes"));
+  // 63 bytes is the limit, and the id reads back whole.
+  publish_store_version(tmp.path(), {std::string(63, 'y'), Precision::kFp32, 1, 4}, rows, 3);
+  EXPECT_EQ(EmbeddingStore::open(tmp.path())->spec().model_id, std::string(63, 'y'));
+  EXPECT_EQ(current_store_version(tmp.path() / "none"), 0u);
+}
+
+TEST(Store, DecodeRowChecksItsArguments) {
+  test::TempDir tmp;
+  publish_store_version(tmp.path(), {"m", Precision::kFp32, 2, 3}, random_rows(4, 6, 8), 4);
+  auto store = EmbeddingStore::open(tmp.path());
+  std::vector<float> out(6), small(5);
+  store->decode_row(3, out);
+  EXPECT_TRUE(test::contains(test::error_of([&] { store->decode_row(4, out); }), "decode_row out of range"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { store->decode_row(0, small); }), "decode_row out of range"));
+}
+
 }  // namespace
 }  // namespace funnel
 

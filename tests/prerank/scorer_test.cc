@@ -6,6 +6,7 @@
 #include <set>
 
 #include "funnel/error.h"
+#include "funnel/fusion.h"
 #include "funnel/prerank_scorer.h"
 #include "test_util.h"
 #include "util/rng.h"
@@ -128,17 +129,6 @@ TEST(Scorer, RejectsMisfits) {
   std::vector<std::uint32_t> row{0};
   EXPECT_THROW(s.score(randn(kDim + 1, 1), 1, row, out), Error);
   EXPECT_EQ(s.flops_per_pair(3), 2u * 3 * 2 * kDim + 5 * 3 * 2);
-}
-
-TEST(TopN, OrdersByScoreThenRow) {
-  std::vector<std::uint32_t> rows{7, 3, 9, 1};
-  std::vector<float> scores{0.5f, 0.9f, 0.5f, 0.1f};
-  auto t = top_n(rows, scores, 3);
-  ASSERT_EQ(t.size(), 3u);
-  EXPECT_EQ(t[0].first, 3u);
-  EXPECT_EQ(t[1].first, 7u);  // tie with 9, lower row first
-  EXPECT_EQ(t[2].first, 9u);
-  EXPECT_EQ(top_n(rows, scores, 10).size(), 4u);
 }
 
 }  // namespace

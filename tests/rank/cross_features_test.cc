@@ -3,6 +3,7 @@
 // save/load round trips and refusal of damaged files and other corpora.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -73,13 +74,15 @@ std::array<float, F::kCount> features(const CrossFeatures& cf, const std::string
   return out;
 }
 
-// One term's BM25 with k1 = 1.2, b = 0.75: idf * tf (k1 + 1) / (tf + k1 (1 - b + b len / avg)).
+// One term's BM25 with the channel's defaults k1 = 1, b = 0.5, min_normlen
+// 0.5: idf * (k1 + 1) tf / (k1 (b * max(len / avg, 0.5) + 1 - b) + tf).
 double bm25(double idf, double tf, double len, double avg) {
-  return idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len / avg));
+  return idf * 2 * tf / (0.5 * std::max(len / avg, 0.5) + 0.5 + tf);
 }
-// idf with N = 4: df 1 -> ln(1 + 3.5 / 1.5) = ln(10/3); df 2 -> ln(1 + 2.5 / 2.5) = ln 2.
-const double kIdf1 = std::log(10.0 / 3.0);
-const double kIdf2 = std::log(2.0);
+// idf with N = 4: df 1 -> t = 3.5 / 1.5 >= 2, ln(7/3); df 2 -> t = 2.5 / 2.5 = 1
+// is below 2, so t / 2 + 1 = 1.5 and ln 1.5.
+const double kIdf1 = std::log(7.0 / 3.0);
+const double kIdf2 = std::log(1.5);
 
 // ctr - p0 for c clicks in n impressions (m = 2, p0 = 0.375).
 double centred(double c, double n) { return (c + 0.75) / (n + 2) - 0.375; }
@@ -116,8 +119,8 @@ TEST(CrossFeatures, TextFeaturesMatchHandComputation) {
   //     body cat 1 (d0), video 1 (d1); all cat 2 (d0, d3), video 2 (d0, d1).
   auto f0 = features(cf, "cat videos", 0);
   // d0 title: cat tf 1, video tf 1, len 3. One value written out:
-  // ln 2 * 2.2 / (1 + 1.2 (0.25 + 0.75 * 3 / 2.5)) = 0.693147 * 2.2 / 2.38 = 0.640724.
-  EXPECT_NEAR(bm25(kIdf2, 1, 3, 2.5), 0.640724, 1e-6);
+  // ln 1.5 * 2 / (0.5 * 3 / 2.5 + 0.5 + 1) = 0.405465 * 2 / 2.1 = 0.386157.
+  EXPECT_NEAR(bm25(kIdf2, 1, 3, 2.5), 0.386157, 1e-6);
   EXPECT_NEAR(f0[F::kBm25Title], bm25(kIdf2, 1, 3, 2.5) + bm25(kIdf1, 1, 3, 2.5), kTol);
   // tags: cat 1, video 1 (inside "funny videos"), len 3.
   EXPECT_NEAR(f0[F::kBm25Tags], bm25(kIdf2, 1, 3, 1.75) + bm25(kIdf1, 1, 3, 1.75), kTol);
@@ -205,7 +208,7 @@ TEST(CrossFeatures, StemmingFollowsTheOption) {
   const Corpus c = corpus4();
   const CrossFeatures english = CrossFeatures::build(c, {}, {});
   CrossFeatureOptions o;
-  o.stemmer = "none";
+  o.bm25.stemmer = "none";
   const CrossFeatures none = CrossFeatures::build(c, {}, o);
   // d0 title "Funny cat videos".
   EXPECT_GT(features(english, "video", 0)[F::kBm25Title], 0.f);
@@ -219,7 +222,7 @@ TEST(CrossFeatures, StemmingFollowsTheOption) {
 
 TEST(CrossFeatures, SplitsOnAsciiNonAlphanumericsOnly) {
   CrossFeatureOptions o;
-  o.stemmer = "none";
+  o.bm25.stemmer = "none";
   const CrossFeatures cf = CrossFeatures::build(corpus4(), {}, o);
   const auto p = cf.prepare("  C++ naïve-Bayes_x2 ÉTÉ!!");
   // Bytes >= 0x80 are word bytes and are not case-folded.
@@ -328,13 +331,13 @@ TEST(CrossFeatures, RejectsBadInput) {
   const Corpus c = corpus4();
   EXPECT_THROW(CrossFeatures::build(c, {{"cat", 4, true}}, {}), Error);
   CrossFeatureOptions o;
-  o.stemmer = "klingon";
+  o.bm25.stemmer = "klingon";
   EXPECT_THROW(CrossFeatures::build(c, {}, o), Error);
   o = {};
-  o.k1 = -1;
+  o.bm25.k1 = -1;
   EXPECT_THROW(CrossFeatures::build(c, {}, o), Error);
   o = {};
-  o.b = 1.5;
+  o.bm25.b = 1.5;
   EXPECT_THROW(CrossFeatures::build(c, {}, o), Error);
   const CrossFeatures cf = CrossFeatures::build(c, {}, {});
   float out[F::kCount];
@@ -353,16 +356,16 @@ TEST(CrossFeatures, SaveLoadRoundTrip) {
   test::TempDir tmp;
   const Corpus c = corpus4();
   CrossFeatureOptions o = prior2();
-  o.k1 = 0.9;
-  o.b = 0.6;
+  o.bm25.k1 = 0.9;
+  o.bm25.b = 0.6;
   const CrossFeatures built = CrossFeatures::build(c, logs8(), o);
   const fs::path path = tmp.path() / "cross.bin";
   built.save(path);
   const CrossFeatures loaded = CrossFeatures::load(path, c);
-  EXPECT_EQ(loaded.options().k1, 0.9);
-  EXPECT_EQ(loaded.options().b, 0.6);
+  EXPECT_EQ(loaded.options().bm25.k1, 0.9);
+  EXPECT_EQ(loaded.options().bm25.b, 0.6);
   EXPECT_EQ(loaded.options().ctr_prior, 2);
-  EXPECT_EQ(loaded.options().stemmer, "english");
+  EXPECT_EQ(loaded.options().bm25.stemmer, "english");
   EXPECT_TRUE(loaded.has_click_stats());
   expect_same_features(built, loaded);
   // The file depends on the statistics alone.
@@ -401,9 +404,9 @@ TEST(CrossFeatures, LoadRejectsDamagedFilesAndOtherCorpora) {
   test::write_file(bad, edited);
   expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "magic");
   edited = bytes;
-  edited[5] = 2;  // version 2
+  edited[5] = 3;  // version 3
   test::write_file(bad, edited);
-  expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "version 2");
+  expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "version 3");
   // Every single-byte edit after the version is caught (structure or checksum).
   for (std::size_t i = 9; i < bytes.size(); ++i) {
     edited = bytes;

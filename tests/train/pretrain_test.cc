@@ -25,16 +25,16 @@ TEST(Pretrain, LearnsMaskedTokensAndInitialisesBothModels) {
   train::PretrainOptions o;
   o.preset = "tiny";
   o.max_len = 48;
-  o.steps_per_epoch = 150;
+  o.steps_per_epoch = 1000;
   o.batch = 32;
-  o.lr = 3e-3;
+  o.lr = 1e-2;
   auto res = train::pretrain_encoder(test::world_dir(), out.path(), o, {});
   std::printf("  masked-token accuracy untrained %.4f, the most frequent token %.4f, trained %.4f, loss %.3f\n",
               res.untrained_masked_accuracy, res.baseline_masked_accuracy, res.masked_accuracy, res.epoch_loss.at(0));
   // The encoder learnt more than token frequencies: it beats the most
   // frequent token (the same masks) by a clear margin.
   EXPECT_GT(res.baseline_masked_accuracy, 0.0);
-  EXPECT_GT(res.masked_accuracy, res.baseline_masked_accuracy + 0.02);
+  EXPECT_GT(res.masked_accuracy, res.baseline_masked_accuracy * 1.4);
   EXPECT_EQ(res.model_dir, out.path() / "pretrain");
   for (const char* f : {"config.json", "tokenizer.model", "encoder.pt"})
     EXPECT_TRUE(fs::is_regular_file(out.path() / "pretrain" / f)) << f;

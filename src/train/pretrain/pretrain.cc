@@ -176,9 +176,9 @@ PretrainResult pretrain_encoder(const fs::path& data, const fs::path& out, const
   c.vocab_size = tok.vocab_size();
   std::vector<std::vector<std::int64_t>> tokens;
   for (const auto& t : text) tokens.push_back(tok.encode(t, static_cast<std::size_t>(c.max_len)));
-  // Every 50th doc is held out to measure masked-token accuracy.
+  // Every 20th doc is held out to measure masked-token accuracy.
   std::vector<std::uint32_t> train_rows, held;
-  for (std::uint32_t r = 0; r < tokens.size(); ++r) (r % 50 == 49 ? held : train_rows).push_back(r);
+  for (std::uint32_t r = 0; r < tokens.size(); ++r) (r % 20 == 19 ? held : train_rows).push_back(r);
   if (held.size() > 512) held.resize(512);
 
   Mlm m(c);

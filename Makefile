@@ -1,11 +1,12 @@
 # Quick start: `make demo` (the main job) and `make test` (every test).
 # Both install missing Debian packages first, then build with CMake.
 BUILD_DIR ?= build
+TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 DEMO_DIR ?= var/demo
 FUNNEL = $(BUILD_DIR)/funnel
 
-.PHONY: all deps build demo test clean
+.PHONY: all deps build demo test test-tsan clean
 
 all: build
 
@@ -18,11 +19,21 @@ $(BUILD_DIR)/CMakeCache.txt: | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Every test of the main build, then the concurrency test again in a
+# ThreadSanitizer build of the serving core (no libtorch: it is quick to build).
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) test-tsan
+
+$(TSAN_DIR)/CMakeCache.txt: | deps
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFUNNEL_TORCH=OFF -DFUNNEL_SANITIZE=thread
+
+test-tsan: deps $(TSAN_DIR)/CMakeCache.txt
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target concurrency_test
+	cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -L concurrency
 
 demo: build
 	bash scripts/demo.sh $(FUNNEL) $(DEMO_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(TSAN_DIR)

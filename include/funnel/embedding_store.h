@@ -103,7 +103,7 @@ float half_to_float(std::uint16_t h);
 
 namespace funnel {
 
-// Head report (TECHNIQUES.md 2a): the mean, over n items, of the cosine
+// Head report (docs/techniques.md, section 3): the mean, over n items, of the cosine
 // matrix between one item's own heads. `vecs` is n x heads x dim floats;
 // returns heads x heads, row-major. Off-diagonal values near 1 mean the
 // heads collapsed into one; near 0, they hold different senses.

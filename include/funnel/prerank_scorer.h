@@ -2,7 +2,7 @@
 // once per request) against the stored doc head vectors of each candidate,
 // without libtorch. SIMD kernels for every storage precision.
 //
-// Matchers (TECHNIQUES.md section 2a):
+// Matchers (docs/techniques.md, section 3):
 //   dot             one query head, one doc head: <q, d>
 //   soft_attention  M_ij = <q_i, d_j>; score = sum_ij softmax(beta * M)_ij * M_ij,
 //                   the softmax over all nq * nd cells
@@ -40,7 +40,7 @@ struct EsimWeights {
 
 struct ScorerOptions {
   Matcher matcher = Matcher::kSoftAttention;
-  // Softmax temperature of soft_attention (TECHNIQUES.md 2a); must match the
+  // Softmax temperature of soft_attention (docs/techniques.md, section 3); must match the
   // value the model was trained with.
   float beta = 5.0f;
   // Force the portable kernels (for tests and benchmarks); default picks

@@ -24,7 +24,7 @@ using LogFn = std::function<void(const std::string&)>;
 // ---------------------------------------------------------------------------
 // The pre-rank student (`funnel fit --stage prerank`)
 //
-// Losses (TECHNIQUES.md sections 2-3):
+// Losses (docs/techniques.md, sections 2 and 5):
 //  - in-batch contrastive InfoNCE with temperature over (query, relevant or
 //    clicked doc) pairs, with one BM25 hard negative per pair added to the
 //    batch's docs (SimCSE / DPR style);
@@ -64,7 +64,7 @@ struct PrerankTrainOptions {
   bool resume = false;                    // continue from OUT/prerank/checkpoint.pt
   std::size_t dev_limit = 20000;          // dev examples scored per evaluation
   // Distillation from a bigger two-tower teacher (a models folder trained
-  // before, TECHNIQUES.md 3): the student's positive-minus-hard-negative
+  // before, docs/techniques.md, section 5): the student's positive-minus-hard-negative
   // margin follows the teacher's (MarginMSE, weight `distill_margin`), and
   // each query's softmax over the batch's docs follows the teacher's (KL at
   // temperature `distill_temperature`, weight `distill_inbatch`). Both act
@@ -90,7 +90,7 @@ struct PrerankTrainOptions {
   // A models folder with OUT/pretrain (`funnel fit --stage pretrain`): the
   // encoder starts from its weights and the tokenizer is its tokenizer.
   std::string init;
-  // Distillation from the cross ranker (TECHNIQUES.md 3): the scores it
+  // Distillation from the cross ranker (docs/techniques.md, section 5): the scores it
   // stored on training queries' candidates (MODELS/rank/train_scores.jsonl,
   // written by `funnel fit --stage rank`; "" turns it off). For
   // `ranker_queries` queries of each batch, `ranker_list` of their stored
@@ -132,7 +132,7 @@ struct PrerankTrainResult {
   int best_epoch = 0;
   std::vector<EpochLog> epochs;
   std::filesystem::path model_dir;
-  // Head report of the final model (TECHNIQUES.md 2a): the mean cosine
+  // Head report of the final model (docs/techniques.md, section 3): the mean cosine
   // between a query's own heads (nq x nq, row-major) and between a doc's own
   // heads (nd x nd), over up to 1,000 queries and docs. Off-diagonal values
   // near 0 mean the heads hold different senses.
@@ -150,7 +150,7 @@ PrerankTrainResult train_prerank(const std::filesystem::path& data, const std::f
 // ---------------------------------------------------------------------------
 // The cross ranker (`funnel fit --stage rank`)
 //
-// Examples (TECHNIQUES.md section 4):
+// Examples (docs/techniques.md, section 6):
 //  - relevance: per training query, its BM25 top `candidate_depth` docs with
 //    their qrels grades (unjudged = 0); a step samples `list_size` of them
 //    per query (at least one relevant) and applies a listwise softmax loss

@@ -1,4 +1,4 @@
-// Serving-time ESIM matcher (TECHNIQUES.md 2a) as batched matrix products.
+// Serving-time ESIM matcher (docs/techniques.md, section 3) as batched matrix products.
 //
 // Per candidate, with q the nq query heads and d the nd doc heads (D floats
 // each), the trained layer (model/two_tower.cc, EsimMatcher) computes

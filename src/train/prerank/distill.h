@@ -1,5 +1,5 @@
 // Distillation losses, the distillation schedule and child-tuning
-// (TECHNIQUES.md section 3), as building blocks of the student's training.
+// (docs/techniques.md, section 5), as building blocks of the student's training.
 // libtorch header: include only from src/model, src/train and their tests.
 #pragma once
 

@@ -187,6 +187,12 @@ class CrossFeatures {
   // Validates options_ (naming `where`) and analyses `corpus`.
   void analyse(const Corpus& corpus, const std::string& where);
   std::uint32_t intern(const std::string& term);
+  // load() in steps (cross_features_io.cc): the file parsed and checked as a
+  // file, then its vocabulary and click statistics given this analysis's ids.
+  struct Stored;
+  static Stored parse(const std::string& data, const std::string& where);
+  void restore_vocabulary(const Stored& s, const std::string& where);
+  void restore_click_stats(const Stored& s, const std::string& where);
   double smoothed(const ClickStat* s) const;
 
   CrossFeatureOptions options_;

@@ -203,172 +203,220 @@ void CrossFeatures::save(const fs::path& path) const {
   file.commit();
 }
 
-CrossFeatures CrossFeatures::load(const fs::path& path, const Corpus& corpus) {
-  const std::string where = path.string();
-  std::string data;
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(where + ": cannot open for reading");
-    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) throw Error(where + ": read error");
+// What a cross-feature file holds, parsed and checked as a file (magic,
+// version, bounds, checksum) but not yet against a corpus.
+struct CrossFeatures::Stored {
+  std::uint64_t n_docs = 0, fingerprint = 0;
+  CrossFeatureOptions options;
+  std::uint64_t total_impressions = 0, total_clicks = 0;
+  std::vector<std::string> terms, queries, authors;
+  std::vector<Record> pair, term_doc, term_author, doc, author;
+
+  bool has_records() const {
+    return !(pair.empty() && term_doc.empty() && term_author.empty() && doc.empty() && author.empty());
   }
+};
+
+namespace {
+
+std::string read_whole_file(const fs::path& path, const std::string& where) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(where + ": cannot open for reading");
+  std::string data(std::istreambuf_iterator<char>(in), {});
+  if (in.bad()) throw Error(where + ": read error");
+  return data;
+}
+
+std::vector<std::string> read_table(Reader& r, const std::string& where, const std::string& what) {
+  const std::uint32_t n = r.u32(what + " count");
+  if (n > r.remaining() / 4)
+    throw Error(where + ": truncated or corrupted file: " + what + " count " + std::to_string(n) +
+                " exceeds what is left of the file (" + std::to_string(r.remaining()) + " bytes)");
+  std::vector<std::string> v(n);
+  for (std::uint32_t i = 0; i < n; ++i) v[i] = r.str(what + " " + std::to_string(i));
+  return v;
+}
+
+std::vector<Record> read_records(Reader& r, const std::string& what, bool two_part) {
+  const std::uint64_t n = r.count(what, two_part ? 24 : 20);
+  std::vector<Record> v(n);
+  for (Record& rec : v) {
+    rec.a = r.u32(what + " key");
+    if (two_part) rec.b = r.u32(what + " key");
+    rec.impressions = r.u64(what + " impressions");
+    rec.clicks = r.u64(what + " clicks");
+  }
+  return v;
+}
+
+}  // namespace
+
+CrossFeatures::Stored CrossFeatures::parse(const std::string& data, const std::string& where) {
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
     throw Error(where + ": not a funnel cross-feature file (bad magic; expected \"FNLXF\")");
-
-  // Parse everything first: a damaged file fails before the corpus analysis.
   Reader r(std::string_view(data).substr(sizeof kMagic), where);
   const std::uint32_t version = r.u32("version");
   if (version != kVersion)
     throw Error(where + ": unsupported cross-feature file version " + std::to_string(version) +
                 " (this build reads version " + std::to_string(kVersion) + ")");
-  const std::uint64_t n_docs = r.u64("corpus size");
-  const std::uint64_t fingerprint = r.u64("corpus fingerprint");
-  CrossFeatureOptions o;
-  o.bm25.k1 = r.f64("option k1");
-  o.bm25.b = r.f64("option b");
-  o.bm25.min_normlen = r.f64("option min_normlen");
-  o.ctr_prior = r.f64("option ctr_prior");
-  o.bm25.stemmer = r.str("option stemmer");
-  const std::uint64_t total_impressions = r.u64("impression total");
-  const std::uint64_t total_clicks = r.u64("click total");
-  auto table = [&](const std::string& what) {
-    const std::uint32_t n = r.u32(what + " count");
-    if (n > r.remaining() / 4)
-      throw Error(where + ": truncated or corrupted file: " + what + " count " + std::to_string(n) +
-                  " exceeds what is left of the file (" + std::to_string(r.remaining()) + " bytes)");
-    std::vector<std::string> v(n);
-    for (std::uint32_t i = 0; i < n; ++i) v[i] = r.str(what + " " + std::to_string(i));
-    return v;
-  };
-  const std::vector<std::string> terms = table("term table");
-  const std::vector<std::string> queries = table("query table");
-  const std::vector<std::string> authors = table("author table");
-  auto records = [&](const std::string& what, bool two_part) {
-    const std::uint64_t n = r.count(what, two_part ? 24 : 20);
-    std::vector<Record> v(n);
-    for (Record& rec : v) {
-      rec.a = r.u32(what + " key");
-      if (two_part) rec.b = r.u32(what + " key");
-      rec.impressions = r.u64(what + " impressions");
-      rec.clicks = r.u64(what + " clicks");
-    }
-    return v;
-  };
-  const std::vector<Record> pair = records("pair records", true);
-  const std::vector<Record> term_doc = records("term_doc records", true);
-  const std::vector<Record> term_author = records("term_author records", true);
-  const std::vector<Record> doc = records("doc records", false);
-  const std::vector<Record> author = records("author records", false);
+  Stored s;
+  s.n_docs = r.u64("corpus size");
+  s.fingerprint = r.u64("corpus fingerprint");
+  s.options.bm25.k1 = r.f64("option k1");
+  s.options.bm25.b = r.f64("option b");
+  s.options.bm25.min_normlen = r.f64("option min_normlen");
+  s.options.ctr_prior = r.f64("option ctr_prior");
+  s.options.bm25.stemmer = r.str("option stemmer");
+  s.total_impressions = r.u64("impression total");
+  s.total_clicks = r.u64("click total");
+  s.terms = read_table(r, where, "term table");
+  s.queries = read_table(r, where, "query table");
+  s.authors = read_table(r, where, "author table");
+  s.pair = read_records(r, "pair records", true);
+  s.term_doc = read_records(r, "term_doc records", true);
+  s.term_author = read_records(r, "term_author records", true);
+  s.doc = read_records(r, "doc records", false);
+  s.author = read_records(r, "author records", false);
   const std::size_t body_end = sizeof kMagic + r.pos();
   const std::uint64_t checksum = r.u64("checksum");
   if (r.remaining() != 0)
     throw Error(where + ": " + std::to_string(r.remaining()) + " unexpected bytes after the checksum");
   if (XXH3_64bits(data.data(), body_end) != checksum)
     throw Error(where + ": checksum mismatch: the file is corrupted or was modified");
+  if (s.total_clicks > s.total_impressions)
+    throw Error(where + ": " + std::to_string(s.total_clicks) + " clicks for " +
+                std::to_string(s.total_impressions) + " impressions");
+  if (s.total_impressions == 0 && s.has_records())
+    throw Error(where + ": click records without impressions (impression total is 0)");
+  return s;
+}
 
-  if (n_docs != corpus.docs.size())
-    throw Error(where + ": cross features were built on a corpus of " + std::to_string(n_docs) +
+CrossFeatures CrossFeatures::load(const fs::path& path, const Corpus& corpus) {
+  const std::string where = path.string();
+  // Parse everything first: a damaged file fails before the corpus analysis.
+  const Stored s = parse(read_whole_file(path, where), where);
+  if (s.n_docs != corpus.docs.size())
+    throw Error(where + ": cross features were built on a corpus of " + std::to_string(s.n_docs) +
                 " docs, but the given corpus has " + std::to_string(corpus.docs.size()));
-  if (fingerprint != corpus_fingerprint(corpus))
+  if (s.fingerprint != corpus_fingerprint(corpus))
     throw Error(where + ": cross features were built on another corpus (same size, other doc ids or order)");
 
-  if (total_clicks > total_impressions)
-    throw Error(where + ": " + std::to_string(total_clicks) + " clicks for " + std::to_string(total_impressions) +
-                " impressions");
-
   CrossFeatures f;
-  f.options_ = o;
+  f.options_ = s.options;
   f.analyse(corpus, where);
-  f.total_impressions_ = total_impressions;
-  f.total_clicks_ = total_clicks;
+  f.restore_vocabulary(s, where);
+  f.restore_click_stats(s, where);
+  return f;
+}
 
-  if (total_impressions == 0 && !(pair.empty() && term_doc.empty() && term_author.empty() && doc.empty() &&
-                                  author.empty()))
-    throw Error(where + ": click records without impressions (impression total is 0)");
-
-  std::vector<std::uint32_t> term_map(terms.size());
+// The stored terms and queries get this analysis's ids; stored authors are
+// matched by name (one that no doc of this corpus has matches nothing).
+void CrossFeatures::restore_vocabulary(const Stored& s, const std::string& where) {
   std::unordered_set<std::uint32_t> mapped;
-  for (std::size_t i = 0; i < terms.size(); ++i) {
-    term_map[i] = f.intern(terms[i]);
-    if (!mapped.insert(term_map[i]).second)
-      throw Error(where + ": term table: duplicate term '" + terms[i] + "'");
-  }
-  for (const std::string& q : queries) {
-    if (!f.query_ids_.try_emplace(q, static_cast<std::uint32_t>(f.queries_.size())).second)
+  for (const std::string& t : s.terms)
+    if (!mapped.insert(intern(t)).second) throw Error(where + ": term table: duplicate term '" + t + "'");
+  for (const std::string& q : s.queries) {
+    if (!query_ids_.try_emplace(q, static_cast<std::uint32_t>(queries_.size())).second)
       throw Error(where + ": query table: duplicate query '" + q + "'");
-    f.queries_.push_back(q);
+    queries_.push_back(q);
   }
-  // Authors are matched by name; one no doc of this corpus has matches nothing.
-  std::vector<std::uint32_t> author_map(authors.size(), kNoId);
-  for (std::size_t i = 0; i < authors.size(); ++i)
-    if (auto it = f.author_ids_.find(authors[i]); it != f.author_ids_.end()) author_map[i] = it->second;
+}
+
+namespace {
+
+// Bounds and sanity checks on stored click records, naming the file and record.
+class RecordCheck {
+ public:
+  explicit RecordCheck(const std::string& where) : where_(where) {}
 
   // Returns the record's counts once they make sense.
-  auto check = [&](const std::string& what, std::size_t i, const Record& rec) {
+  ClickStat counts(const std::string& what, std::size_t i, const Record& rec) const {
     if (rec.impressions == 0 || rec.clicks > rec.impressions ||
         rec.impressions > std::numeric_limits<std::uint32_t>::max())
-      throw Error(where + ": " + what + " " + std::to_string(i) + ": " + std::to_string(rec.clicks) +
+      throw Error(where_ + ": " + what + " " + std::to_string(i) + ": " + std::to_string(rec.clicks) +
                   " clicks for " + std::to_string(rec.impressions) + " impressions");
     return ClickStat{static_cast<std::uint32_t>(rec.impressions), static_cast<std::uint32_t>(rec.clicks)};
-  };
-  auto in_range = [&](const std::string& what, std::size_t i, const char* field, std::uint64_t v, std::uint64_t n) {
+  }
+  void in_range(const std::string& what, std::size_t i, const char* field, std::uint64_t v,
+                std::uint64_t n) const {
     if (v >= n)
-      throw Error(where + ": " + what + " " + std::to_string(i) + ": " + field + " " + std::to_string(v) +
+      throw Error(where_ + ": " + what + " " + std::to_string(i) + ": " + field + " " + std::to_string(v) +
                   " out of range (" + std::to_string(n) + ")");
-  };
-  auto insert = [&](ClickTable& m, const std::string& what, std::size_t i, std::uint64_t key, const ClickStat& s) {
-    if (!m.insert(key, s)) throw Error(where + ": " + what + " " + std::to_string(i) + ": duplicate key");
-  };
-  for (std::size_t i = 0; i < pair.size(); ++i) {
-    const ClickStat s = check("pair record", i, pair[i]);
-    in_range("pair record", i, "query", pair[i].a, queries.size());
-    in_range("pair record", i, "row", pair[i].b, n_docs);
-    insert(f.pair_stats_, "pair record", i, pack(pair[i].a, pair[i].b), s);
   }
-  for (std::size_t i = 0; i < term_doc.size(); ++i) {
-    const ClickStat s = check("term_doc record", i, term_doc[i]);
-    in_range("term_doc record", i, "term", term_doc[i].a, terms.size());
-    in_range("term_doc record", i, "row", term_doc[i].b, n_docs);
-    insert(f.term_doc_stats_, "term_doc record", i, pack(term_map[term_doc[i].a], term_doc[i].b), s);
+  void insert(ClickTable& m, const std::string& what, std::size_t i, std::uint64_t key,
+              const ClickStat& s) const {
+    if (!m.insert(key, s)) fail(what, i, "duplicate key");
   }
-  for (std::size_t i = 0; i < term_author.size(); ++i) {
-    const ClickStat s = check("term_author record", i, term_author[i]);
-    in_range("term_author record", i, "term", term_author[i].a, terms.size());
-    in_range("term_author record", i, "author", term_author[i].b, authors.size());
-    const std::uint32_t a = author_map[term_author[i].b];
-    if (a != kNoId) insert(f.term_author_stats_, "term_author record", i, pack(term_map[term_author[i].a], a), s);
+  [[noreturn]] void fail(const std::string& what, std::size_t i, const std::string& problem) const {
+    throw Error(where_ + ": " + what + " " + std::to_string(i) + ": " + problem);
   }
-  if (total_impressions > 0) {
-    f.doc_stats_.assign(f.n_docs_, {});
-    f.author_stats_.assign(f.authors_.size(), {});
+
+ private:
+  const std::string& where_;
+};
+
+}  // namespace
+
+void CrossFeatures::restore_click_stats(const Stored& s, const std::string& where) {
+  total_impressions_ = s.total_impressions;
+  total_clicks_ = s.total_clicks;
+  const RecordCheck check(where);
+  std::vector<std::uint32_t> term_map(s.terms.size());
+  for (std::size_t i = 0; i < s.terms.size(); ++i) term_map[i] = term_ids_.at(s.terms[i]);
+  std::vector<std::uint32_t> author_map(s.authors.size(), kNoId);
+  for (std::size_t i = 0; i < s.authors.size(); ++i)
+    if (auto it = author_ids_.find(s.authors[i]); it != author_ids_.end()) author_map[i] = it->second;
+
+  for (std::size_t i = 0; i < s.pair.size(); ++i) {
+    const Record& rec = s.pair[i];
+    const ClickStat c = check.counts("pair record", i, rec);
+    check.in_range("pair record", i, "query", rec.a, s.queries.size());
+    check.in_range("pair record", i, "row", rec.b, s.n_docs);
+    check.insert(pair_stats_, "pair record", i, pack(rec.a, rec.b), c);
+  }
+  for (std::size_t i = 0; i < s.term_doc.size(); ++i) {
+    const Record& rec = s.term_doc[i];
+    const ClickStat c = check.counts("term_doc record", i, rec);
+    check.in_range("term_doc record", i, "term", rec.a, s.terms.size());
+    check.in_range("term_doc record", i, "row", rec.b, s.n_docs);
+    check.insert(term_doc_stats_, "term_doc record", i, pack(term_map[rec.a], rec.b), c);
+  }
+  for (std::size_t i = 0; i < s.term_author.size(); ++i) {
+    const Record& rec = s.term_author[i];
+    const ClickStat c = check.counts("term_author record", i, rec);
+    check.in_range("term_author record", i, "term", rec.a, s.terms.size());
+    check.in_range("term_author record", i, "author", rec.b, s.authors.size());
+    if (author_map[rec.b] != kNoId)
+      check.insert(term_author_stats_, "term_author record", i, pack(term_map[rec.a], author_map[rec.b]), c);
+  }
+  if (s.total_impressions > 0) {
+    doc_stats_.assign(n_docs_, {});
+    author_stats_.assign(authors_.size(), {});
   }
   std::uint64_t sum_impressions = 0, sum_clicks = 0;
-  for (std::size_t i = 0; i < doc.size(); ++i) {
-    const ClickStat s = check("doc record", i, doc[i]);
-    in_range("doc record", i, "row", doc[i].a, n_docs);
-    if (f.doc_stats_[doc[i].a].impressions > 0)
-      throw Error(where + ": doc record " + std::to_string(i) + ": duplicate row");
-    f.doc_stats_[doc[i].a] = s;
-    sum_impressions += s.impressions;
-    sum_clicks += s.clicks;
+  for (std::size_t i = 0; i < s.doc.size(); ++i) {
+    const ClickStat c = check.counts("doc record", i, s.doc[i]);
+    check.in_range("doc record", i, "row", s.doc[i].a, s.n_docs);
+    if (doc_stats_[s.doc[i].a].impressions > 0) check.fail("doc record", i, "duplicate row");
+    doc_stats_[s.doc[i].a] = c;
+    sum_impressions += c.impressions;
+    sum_clicks += c.clicks;
   }
   // Every impression is counted once per doc: the doc records add up to the totals.
-  if (sum_impressions != total_impressions || sum_clicks != total_clicks)
+  if (sum_impressions != s.total_impressions || sum_clicks != s.total_clicks)
     throw Error(where + ": doc records add up to " + std::to_string(sum_impressions) + " impressions and " +
-                std::to_string(sum_clicks) + " clicks, but the totals say " + std::to_string(total_impressions) +
-                " and " + std::to_string(total_clicks));
-  for (std::size_t i = 0; i < author.size(); ++i) {
-    const ClickStat s = check("author record", i, author[i]);
-    in_range("author record", i, "author", author[i].a, authors.size());
-    const std::uint32_t a = author_map[author[i].a];
+                std::to_string(sum_clicks) + " clicks, but the totals say " +
+                std::to_string(s.total_impressions) + " and " + std::to_string(s.total_clicks));
+  for (std::size_t i = 0; i < s.author.size(); ++i) {
+    const ClickStat c = check.counts("author record", i, s.author[i]);
+    check.in_range("author record", i, "author", s.author[i].a, s.authors.size());
+    const std::uint32_t a = author_map[s.author[i].a];
     if (a == kNoId) continue;
-    if (f.author_stats_[a].impressions > 0)
-      throw Error(where + ": author record " + std::to_string(i) + ": duplicate author");
-    f.author_stats_[a] = s;
+    if (author_stats_[a].impressions > 0) check.fail("author record", i, "duplicate author");
+    author_stats_[a] = c;
   }
-  if (total_impressions > 0)
-    f.p0_ = static_cast<double>(total_clicks) / static_cast<double>(total_impressions);
-  return f;
+  if (s.total_impressions > 0)
+    p0_ = static_cast<double>(s.total_clicks) / static_cast<double>(s.total_impressions);
 }
 
 }  // namespace funnel::rank

@@ -27,15 +27,6 @@ using nlohmann::json;
 using test::contains;
 using test::error_of;
 
-std::shared_ptr<const Corpus> world_corpus() {
-  static auto c = std::make_shared<const Corpus>(read_corpus(test::world_dir() / "corpus.jsonl"));
-  return c;
-}
-
-std::vector<std::string> tasks_of_fixture() {
-  return test::fixture_json("ranker.json").at("tasks").get<std::vector<std::string>>();
-}
-
 json rank_cascade(const fs::path& models, const json& rank_extra) {
   json rank = {{"name", "rank"}, {"type", "rank"}, {"keep", 10}, {"models", models.string()}};
   for (auto it = rank_extra.begin(); it != rank_extra.end(); ++it) rank[it.key()] = it.value();
@@ -49,7 +40,7 @@ TEST(RankStage, SetsPxtrAndFollowsScoreWeights) {
   // recall_weight 0: the score is the model's alone (fusion is checked below).
   Pipeline p(index, rank_cascade(test::models_dir(), {{"corpus", test::world_dir().string()}, {"recall_weight", 0}}));
   EXPECT_EQ(p.stage_types(), (std::vector<std::string>{"recall", "rank"}));
-  auto m = RankerModel::load(test::models_dir(), world_corpus());
+  auto m = RankerModel::load(test::models_dir(), test::world_corpus());
   const auto& tasks = m->config().tasks;
   const std::size_t T = tasks.size();
   const std::size_t click = static_cast<std::size_t>(std::find(tasks.begin(), tasks.end(), "click") - tasks.begin());

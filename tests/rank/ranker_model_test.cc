@@ -27,19 +27,10 @@ using nlohmann::json;
 using test::contains;
 using test::error_of;
 
-std::shared_ptr<const Corpus> world_corpus() {
-  static auto c = std::make_shared<const Corpus>(read_corpus(test::world_dir() / "corpus.jsonl"));
-  return c;
-}
-
-std::vector<std::string> tasks_of_fixture() {
-  return test::fixture_json("ranker.json").at("tasks").get<std::vector<std::string>>();
-}
-
 TEST(RankerModel, PredictsFiniteBatchIndependentLogits) {
-    auto m = RankerModel::load(test::models_dir(), world_corpus());
+    auto m = RankerModel::load(test::models_dir(), test::world_corpus());
   const auto& c = m->config();
-  EXPECT_EQ(c.tasks, tasks_of_fixture());
+  EXPECT_EQ(c.tasks, test::ranker_tasks());
   EXPECT_EQ(m->model_id(), test::fixture_json("ranker.json").at("model_id").get<std::string>());
   const std::size_t T = c.tasks.size();
   const auto queries = read_queries(test::world_dir() / "queries.jsonl");
@@ -83,7 +74,7 @@ TEST(RankerModel, PredictsFiniteBatchIndependentLogits) {
 // epoch's scores of BM25's top candidate_depth of every dev query) is
 // reproduced bit for bit by the loaded model.
 TEST(RankerModel, ReproducesTheTrainersDevCheckExactly) {
-  auto m = RankerModel::load(test::models_dir(), world_corpus());
+  auto m = RankerModel::load(test::models_dir(), test::world_corpus());
   std::map<std::string, std::string> text;
   for (const auto& q : read_queries(test::world_dir() / "queries.jsonl")) text[q.id] = q.text;
   std::ifstream in(test::models_dir() / "rank" / "dev_check.jsonl");
@@ -93,7 +84,7 @@ TEST(RankerModel, ReproducesTheTrainersDevCheckExactly) {
   while (std::getline(in, line)) {
     const json j = json::parse(line);
     std::vector<std::uint32_t> rows;
-    for (const auto& id : j.at("docs")) rows.push_back(*world_corpus()->find(id.get<std::string>()));
+    for (const auto& id : j.at("docs")) rows.push_back(*test::world_corpus()->find(id.get<std::string>()));
     const auto served = m->score(m->predict(text.at(j.at("query_id")), rows), m->config().score_weights);
     const auto trained = j.at("ranker").get<std::vector<float>>();
     ASSERT_EQ(served.size(), trained.size());
@@ -109,9 +100,9 @@ TEST(RankerModel, ReproducesTheTrainersDevCheckExactly) {
 
 TEST(RankerModel, LoadRejectsAnotherCorpusAndMissingFiles) {
     // A corpus of another size.
-  auto smaller = std::make_shared<Corpus>(*world_corpus());
+  auto smaller = std::make_shared<Corpus>(*test::world_corpus());
   smaller->docs.pop_back();
-  smaller->row_of.erase(world_corpus()->docs.back().id);
+  smaller->row_of.erase(test::world_corpus()->docs.back().id);
   std::string msg = error_of([&] { RankerModel::load(test::models_dir(), smaller); });
   EXPECT_TRUE(contains(msg, "features.bin")) << msg;
   EXPECT_TRUE(contains(msg, "2000") && contains(msg, "1999")) << msg;
@@ -120,7 +111,7 @@ TEST(RankerModel, LoadRejectsAnotherCorpusAndMissingFiles) {
     test::TempDir copy;
     fs::copy(test::models_dir(), copy.path(), fs::copy_options::recursive);
     fs::remove(copy.path() / "rank" / f);
-    msg = error_of([&] { RankerModel::load(copy.path(), world_corpus()); });
+    msg = error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
     EXPECT_TRUE(contains(msg, f) && contains(msg, "missing")) << f << ": " << msg;
   }
   // Damaged weights and config.
@@ -128,10 +119,10 @@ TEST(RankerModel, LoadRejectsAnotherCorpusAndMissingFiles) {
     test::TempDir copy;
     fs::copy(test::models_dir(), copy.path(), fs::copy_options::recursive);
     test::write_file(copy.path() / "rank" / "model.pt", "not a torch archive");
-    msg = error_of([&] { RankerModel::load(copy.path(), world_corpus()); });
+    msg = error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
     EXPECT_TRUE(contains(msg, "model.pt")) << msg;
     test::write_file(copy.path() / "rank" / "config.json", "{");
-    msg = error_of([&] { RankerModel::load(copy.path(), world_corpus()); });
+    msg = error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
     EXPECT_TRUE(contains(msg, "config.json")) << msg;
   }
   msg = error_of([&] { RankerModel::model_id_of(test::models_dir() / "nowhere"); });

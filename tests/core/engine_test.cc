@@ -11,8 +11,6 @@
 
 namespace funnel {
 namespace {
-using test::contains;
-using test::error_of;
 
 TEST(Engine, RunsTheShippedFullCascade) {
   const Engine engine = Engine::from_files(test::index_dir(), std::string(FUNNEL_SOURCE_DIR) + "/configs/demo-full.json");
@@ -30,9 +28,9 @@ TEST(Engine, DefaultCascadeAndErrors) {
   const Engine engine(test::index_dir());
   EXPECT_EQ(engine.pipeline().stage_types(), (std::vector<std::string>{"recall", "truncate"}));
   EXPECT_EQ(engine.index().size(), 2000u);
-  EXPECT_TRUE(contains(error_of([] { Engine e("/nonexistent-index"); }), "/nonexistent-index"));
-  EXPECT_TRUE(contains(error_of([] { Engine::from_files(test::index_dir(), "/nonexistent.json"); }), "/nonexistent.json"));
-  EXPECT_TRUE(contains(error_of([&] { engine.search("", 5); }), "request: field 'query': empty"));
+  EXPECT_TRUE(test::contains(test::error_of([] { Engine e("/nonexistent-index"); }), "/nonexistent-index"));
+  EXPECT_TRUE(test::contains(test::error_of([] { Engine::from_files(test::index_dir(), "/nonexistent.json"); }), "/nonexistent.json"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { engine.search("", 5); }), "request: field 'query': empty"));
   for (const char* type : {"recall", "truncate", "prerank", "rank"}) {
     const auto types = stage_types();
     EXPECT_NE(std::find(types.begin(), types.end(), type), types.end()) << type;

@@ -10,8 +10,6 @@
 namespace funnel {
 namespace {
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 Response sample() {
   Response r;
@@ -70,15 +68,15 @@ TEST(ResponseJson, NamesTheFirstBadField) {
   auto error_for = [&](const std::function<void(json&)>& edit) {
     json j = good;
     edit(j);
-    return error_of([&] { response_from_json(j); });
+    return test::error_of([&] { response_from_json(j); });
   };
-  EXPECT_TRUE(contains(error_for([](json& j) { j.erase("trace"); }), "response: trace: missing"));
-  EXPECT_TRUE(contains(error_for([](json& j) { j["items"][1]["score"] = "high"; }), "items[1].score: expected a number"));
-  EXPECT_TRUE(contains(error_for([](json& j) { j["items"][0]["stages"][0]["stage"] = "prerank"; }),
+  EXPECT_TRUE(test::contains(error_for([](json& j) { j.erase("trace"); }), "response: trace: missing"));
+  EXPECT_TRUE(test::contains(error_for([](json& j) { j["items"][1]["score"] = "high"; }), "items[1].score: expected a number"));
+  EXPECT_TRUE(test::contains(error_for([](json& j) { j["items"][0]["stages"][0]["stage"] = "prerank"; }),
                        "items[0].stages[0].stage: 'prerank' is not in the trace"));
-  EXPECT_TRUE(contains(error_for([](json& j) { j["trace"][0]["out"] = -1; }), "trace[0].out: expected an integer"));
-  EXPECT_TRUE(contains(error_for([](json& j) { j["items"][0]["pxtr"] = 3; }), "items[0].pxtr: expected an object"));
-  EXPECT_TRUE(contains(error_of([] { response_from_json(json::array()); }), "expected an object"));
+  EXPECT_TRUE(test::contains(error_for([](json& j) { j["trace"][0]["out"] = -1; }), "trace[0].out: expected an integer"));
+  EXPECT_TRUE(test::contains(error_for([](json& j) { j["items"][0]["pxtr"] = 3; }), "items[0].pxtr: expected an object"));
+  EXPECT_TRUE(test::contains(test::error_of([] { response_from_json(json::array()); }), "expected an object"));
 }
 
 }  // namespace

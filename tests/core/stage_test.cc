@@ -13,8 +13,6 @@
 namespace funnel {
 namespace {
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 // Scores row r as score_of[r % score_of.size()].
 class TableStage final : public ScoringStage {
@@ -126,12 +124,12 @@ TEST(ScoringStage, FusesTheRecallScoreWithTheHybridWeightWhenOtherChannelsFoundS
 
 TEST(ScoringStage, BadKeepAndUnknownOverridesNameTheirPlace) {
   Fixture f;
-  EXPECT_TRUE(contains(error_of([] { TableStage({{"keep", 0}}, {1}); }), "cfg: field 'keep'"));
-  EXPECT_TRUE(contains(error_of([] { TableStage({{"keep", -2}}, {1}); }), "cfg: field 'keep'"));
+  EXPECT_TRUE(test::contains(test::error_of([] { TableStage({{"keep", 0}}, {1}); }), "cfg: field 'keep'"));
+  EXPECT_TRUE(test::contains(test::error_of([] { TableStage({{"keep", -2}}, {1}); }), "cfg: field 'keep'"));
   TableStage s(json::object(), {1});
   auto c = candidates({0});
-  EXPECT_TRUE(contains(error_of([&] { s.run(f.ctx({{"keep", 0}}), c); }), "request: overrides.table: field 'keep'"));
-  EXPECT_TRUE(contains(error_of([&] { s.run(f.ctx({{"weight", 1}}), c); }), "unknown field 'weight'"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { s.run(f.ctx({{"keep", 0}}), c); }), "request: overrides.table: field 'keep'"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { s.run(f.ctx({{"weight", 1}}), c); }), "unknown field 'weight'"));
 }
 
 // A stage that does not score refuses score().

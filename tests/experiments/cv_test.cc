@@ -19,8 +19,6 @@ namespace funnel::experiments {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 // A copy of MED in a temporary folder; skips the test when the shared data
 // is absent.
@@ -74,7 +72,7 @@ TEST_F(CvTest, EveryQueryIsTestedOnceAndNoTestQueryLeaks) {
     EXPECT_NE(std::find(grid.begin(), grid.end(), w), grid.end()) << w;
     const json fusion = json::parse(test::read_file(fold / "models" / "rank" / "fusion.json"));
     EXPECT_EQ(fusion["recall_weight"].get<double>(), w);
-    EXPECT_TRUE(contains(fusion["fitted"].get<std::string>(), "2 inner folds")) << fusion;
+    EXPECT_TRUE(test::contains(fusion["fitted"].get<std::string>(), "2 inner folds")) << fusion;
     EXPECT_FALSE(fs::exists(fold / "inner-1"));  // inner models are removed
   }
   ASSERT_EQ(tested.size(), 30u);
@@ -98,8 +96,8 @@ TEST_F(CvTest, ZeroOrOneInnerFoldsChooseOnADevSplit) {
 
 TEST_F(CvTest, RefusesBadOptionsAndGuardsItsOutput) {
   const fs::path out = tmp_.path() / "cv";
-  EXPECT_TRUE(contains(error_of([&] { run_cv(tiny(out, 1, 0)); }), "--folds: at least 2"));
-  EXPECT_TRUE(contains(error_of([&] { run_cv(tiny(out, 31, 0)); }), "fewer than --folds 31"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(tiny(out, 1, 0)); }), "--folds: at least 2"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(tiny(out, 31, 0)); }), "fewer than --folds 31"));
   // Four judged queries in two folds leave two training queries a fold.
   const fs::path four = tmp_.path() / "four";
   std::string corpus, queries, qrels = "query-id\tcorpus-id\tscore\n";
@@ -113,22 +111,22 @@ TEST_F(CvTest, RefusesBadOptionsAndGuardsItsOutput) {
   test::write_file(four / "qrels" / "test.tsv", qrels);
   auto small = tiny(tmp_.path() / "cv-four", 2, 0);
   small.data = four.string();
-  EXPECT_TRUE(contains(error_of([&] { run_cv(small); }), "fewer than 3 (use fewer --folds)"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(small); }), "fewer than 3 (use fewer --folds)"));
   auto no_data = tiny(out, 2, 0);
   no_data.data = (tmp_.path() / "nowhere").string();
-  EXPECT_TRUE(contains(error_of([&] { run_cv(no_data); }), "data folder not found"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(no_data); }), "data folder not found"));
   // A non-empty folder is replaced only with --force, and only if an earlier
   // cross-validation wrote it; the data folder never.
   const fs::path other = tmp_.path() / "not-cv";
   test::write_file(other / "keep.txt", "mine");
   auto o = tiny(other, 2, 0);
-  EXPECT_TRUE(contains(error_of([&] { run_cv(o); }), "exists and is not empty"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(o); }), "exists and is not empty"));
   o.force = true;
-  EXPECT_TRUE(contains(error_of([&] { run_cv(o); }), "not a cross-validation folder"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(o); }), "not a cross-validation folder"));
   EXPECT_EQ(test::read_file(other / "keep.txt"), "mine");
   auto onto_data = tiny(data(), 2, 0);
   onto_data.force = true;
-  EXPECT_TRUE(contains(error_of([&] { run_cv(onto_data); }), "holds the input"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { run_cv(onto_data); }), "holds the input"));
   EXPECT_TRUE(fs::is_regular_file(data() / "corpus.jsonl"));
   // An earlier run's folder is replaced with --force.
   test::write_file(out / "cv.json", "{}");

@@ -10,8 +10,6 @@
 
 namespace funnel {
 namespace {
-using test::contains;
-using test::error_of;
 
 TEST(FuseRecallScores, AddsTheWeightedShareOfTheBestRecallScore) {
   std::vector<float> own = {1.0f, 0.5f, 2.0f, -1.0f};
@@ -75,7 +73,7 @@ TEST(FusionFile, RoundTripsAndRefusesBadFiles) {
   EXPECT_EQ(back.weight, 0.75);
   EXPECT_EQ(back.hybrid_weight, 0.2);
   EXPECT_EQ(back.channel, "bm25");
-  EXPECT_TRUE(contains(test::read_file(path), "\"epoch\": 3"));
+  EXPECT_TRUE(test::contains(test::read_file(path), "\"epoch\": 3"));
   RecallFusion plain;
   plain.weight = 1;
   write_fusion_file(path, plain);
@@ -88,10 +86,10 @@ TEST(FusionFile, RoundTripsAndRefusesBadFiles) {
   for (const char* text : {"{", "[]", "{\"recall_channel\": \"bm25\"}", "{\"recall_weight\": -2}",
                            "{\"recall_weight\": \"x\"}", "{\"recall_weight\": 1, \"recall_channel\": \"\"}"}) {
     test::write_file(path, text);
-    const std::string msg = error_of([&] { read_fusion_file(path); });
-    EXPECT_TRUE(contains(msg, path.string())) << text << ": " << msg;
+    const std::string msg = test::error_of([&] { read_fusion_file(path); });
+    EXPECT_TRUE(test::contains(msg, path.string())) << text << ": " << msg;
   }
-  EXPECT_TRUE(contains(error_of([&] { read_fusion_file(tmp.path() / "none.json"); }), "cannot open"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { read_fusion_file(tmp.path() / "none.json"); }), "cannot open"));
 }
 
 TEST(FusionConfig, TheStageConfigOverridesTheFittedWeight) {
@@ -105,7 +103,7 @@ TEST(FusionConfig, TheStageConfigOverridesTheFittedWeight) {
   EXPECT_EQ(over.weight, 3);
   EXPECT_EQ(over.weight_for(true), 3);  // the config's weight is used for hybrid recall too
   EXPECT_EQ(over.channel, "ann");
-  EXPECT_TRUE(contains(error_of([&] { apply_fusion_config(f, {{"recall_weight", -1}}, "cfg"); }), "cfg: field 'recall_weight'"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { apply_fusion_config(f, {{"recall_weight", -1}}, "cfg"); }), "cfg: field 'recall_weight'"));
 }
 
 }  // namespace

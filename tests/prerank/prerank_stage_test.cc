@@ -24,8 +24,6 @@ namespace funnel::prerank {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 json prerank_cascade(std::size_t depth, std::size_t keep, const json& extra = json::object()) {
   json prerank = {{"name", "prerank"}, {"type", "prerank"}, {"keep", keep}};
@@ -49,7 +47,7 @@ TEST(PrerankStage, ScoresAreTheServingScorersAndTheEvaluatorGetsItsAucs) {
   PrerankScorer(index->embeddings(), {Matcher::kSoftAttention, static_cast<float>(model->config().beta), false, nullptr})
       .score(q0, static_cast<std::uint32_t>(model->config().nq), some, ref);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(direct[i], ref[i]);
-  EXPECT_TRUE(contains(error_of([&] { p.score_rows(0, queries[0].text, some); }), "does not score"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { p.score_rows(0, queries[0].text, some); }), "does not score"));
   // The evaluator asks the stages, not their type names, which score.
   auto imps = read_impressions(test::world_dir() / "impressions.jsonl");
   const Qrels labels = read_qrels(test::world_dir() / "human_labels.tsv");
@@ -142,18 +140,18 @@ TEST(PrerankStage, FusionAddsTheScaledBm25AndRefusesBadWeights) {
     ASSERT_TRUE(alone.count(item.row));
     EXPECT_NEAR(item.score - alone[item.row], 2.0 * item.marks.at(0).score / best_bm25, 1e-4);
   }
-  std::string msg = error_of([&] { Pipeline(index, prerank_cascade(200, 200, {{"recall_weight", -1.0}}), "cfg"); });
-  EXPECT_TRUE(contains(msg, "cfg: stages[1]") && contains(msg, "recall_weight")) << msg;
-  msg = error_of([&] { Pipeline(index, prerank_cascade(200, 0), "cfg"); });
-  EXPECT_TRUE(contains(msg, "field 'keep'")) << msg;
+  std::string msg = test::error_of([&] { Pipeline(index, prerank_cascade(200, 200, {{"recall_weight", -1.0}}), "cfg"); });
+  EXPECT_TRUE(test::contains(msg, "cfg: stages[1]") && test::contains(msg, "recall_weight")) << msg;
+  msg = test::error_of([&] { Pipeline(index, prerank_cascade(200, 0), "cfg"); });
+  EXPECT_TRUE(test::contains(msg, "field 'keep'")) << msg;
   // Per-request keep, and an override the stage does not know.
   Request k5 = req;
   k5.overrides = {{"prerank", {{"keep", 5}}}};
   EXPECT_EQ(p2.run(k5).items.size(), 5u);
   Request bad = req;
   bad.overrides = {{"prerank", {{"depth", 5}}}};
-  msg = error_of([&] { p2.run(bad); });
-  EXPECT_TRUE(contains(msg, "overrides.prerank") && contains(msg, "'depth'")) << msg;
+  msg = test::error_of([&] { p2.run(bad); });
+  EXPECT_TRUE(test::contains(msg, "overrides.prerank") && test::contains(msg, "'depth'")) << msg;
 }
 
 TEST(PrerankStage, AnIndexKeepsTheEmbeddingsVersionItOpened) {

@@ -24,8 +24,6 @@ namespace funnel::rank {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 json rank_cascade(const fs::path& models, const json& rank_extra) {
   json rank = {{"name", "rank"}, {"type", "rank"}, {"keep", 10}, {"models", models.string()}};
@@ -101,10 +99,10 @@ TEST(RankStage, SetsPxtrAndFollowsScoreWeights) {
   Request bad;
   bad.query = queries[0].text;
   bad.overrides = {{"rank", {{"score_weights", {{"dwell", 1}}}}}};
-  std::string msg = error_of([&] { p.run(bad); });
-  EXPECT_TRUE(contains(msg, "'dwell'")) << msg;
-  msg = error_of([&] { Pipeline(index, rank_cascade(test::models_dir(), {{"score_weights", {{"dwell", 1}}}})); });
-  EXPECT_TRUE(contains(msg, "'dwell'")) << msg;
+  std::string msg = test::error_of([&] { p.run(bad); });
+  EXPECT_TRUE(test::contains(msg, "'dwell'")) << msg;
+  msg = test::error_of([&] { Pipeline(index, rank_cascade(test::models_dir(), {{"score_weights", {{"dwell", 1}}}})); });
+  EXPECT_TRUE(test::contains(msg, "'dwell'")) << msg;
   // Fusion with BM25: score = relevance logit + w x BM25 / the request's
   // best BM25, so the difference lies in [0, w] and is w for BM25's top doc.
   {
@@ -124,8 +122,8 @@ TEST(RankStage, SetsPxtrAndFollowsScoreWeights) {
       }
     }
     EXPECT_GT(top_seen, 0);
-    msg = error_of([&] { Pipeline(index, rank_cascade(test::models_dir(), {{"recall_weight", -1}})); });
-    EXPECT_TRUE(contains(msg, "recall_weight")) << msg;
+    msg = test::error_of([&] { Pipeline(index, rank_cascade(test::models_dir(), {{"recall_weight", -1}})); });
+    EXPECT_TRUE(test::contains(msg, "recall_weight")) << msg;
   }
   // Without "corpus" the stage reads the training data (data.json).
   Pipeline p2(index, rank_cascade(test::models_dir(), {{"recall_weight", 0}}));
@@ -141,8 +139,8 @@ TEST(RankStage, SetsPxtrAndFollowsScoreWeights) {
     for (int i = 0; i < 100 && std::getline(in, line); ++i) head += line + "\n";
     test::write_file(tmp.path() / "small" / "corpus.jsonl", head);
   }
-  msg = error_of([&] { Pipeline(index, rank_cascade(test::models_dir(), {{"corpus", (tmp.path() / "small").string()}})); });
-  EXPECT_TRUE(contains(msg, "100 docs")) << msg;
+  msg = test::error_of([&] { Pipeline(index, rank_cascade(test::models_dir(), {{"corpus", (tmp.path() / "small").string()}})); });
+  EXPECT_TRUE(test::contains(msg, "100 docs")) << msg;
 }
 
 // The trainer fitted its BM25 weight on dev lists it scored itself; the

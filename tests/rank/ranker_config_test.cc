@@ -12,8 +12,6 @@
 namespace funnel::rank {
 namespace {
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 TEST(RankConfig, CrossRankerFromJsonRejectsBadConfigs) {
   CrossRankerConfig c;
@@ -32,8 +30,8 @@ TEST(RankConfig, CrossRankerFromJsonRejectsBadConfigs) {
   auto rejects = [&](const std::string& what, const std::function<void(json&)>& edit, const std::string& says) {
     json j = good;
     edit(j);
-    std::string msg = error_of([&] { cross_ranker_from_json(j, "where.json"); });
-    EXPECT_TRUE(contains(msg, "where.json") && contains(msg, says)) << what << ": " << msg;
+    std::string msg = test::error_of([&] { cross_ranker_from_json(j, "where.json"); });
+    EXPECT_TRUE(test::contains(msg, "where.json") && test::contains(msg, says)) << what << ": " << msg;
   };
   rejects("unknown task", [](json& j) { j["tasks"] = {"relevance", "dwell"}; }, "'dwell'");
   rejects("task_weights too short", [](json& j) { j["task_weights"] = {1.0}; }, "task_weights");

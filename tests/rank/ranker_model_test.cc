@@ -24,8 +24,6 @@ namespace funnel::rank {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 TEST(RankerModel, PredictsFiniteBatchIndependentLogits) {
     auto m = RankerModel::load(test::models_dir(), test::world_corpus());
@@ -103,30 +101,30 @@ TEST(RankerModel, LoadRejectsAnotherCorpusAndMissingFiles) {
   auto smaller = std::make_shared<Corpus>(*test::world_corpus());
   smaller->docs.pop_back();
   smaller->row_of.erase(test::world_corpus()->docs.back().id);
-  std::string msg = error_of([&] { RankerModel::load(test::models_dir(), smaller); });
-  EXPECT_TRUE(contains(msg, "features.bin")) << msg;
-  EXPECT_TRUE(contains(msg, "2000") && contains(msg, "1999")) << msg;
+  std::string msg = test::error_of([&] { RankerModel::load(test::models_dir(), smaller); });
+  EXPECT_TRUE(test::contains(msg, "features.bin")) << msg;
+  EXPECT_TRUE(test::contains(msg, "2000") && test::contains(msg, "1999")) << msg;
   // Missing files, one at a time, in a copy of the models folder.
   for (const char* f : {"model.pt", "config.json", "tokenizer.model", "features.bin"}) {
     test::TempDir copy;
     fs::copy(test::models_dir(), copy.path(), fs::copy_options::recursive);
     fs::remove(copy.path() / "rank" / f);
-    msg = error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
-    EXPECT_TRUE(contains(msg, f) && contains(msg, "missing")) << f << ": " << msg;
+    msg = test::error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
+    EXPECT_TRUE(test::contains(msg, f) && test::contains(msg, "missing")) << f << ": " << msg;
   }
   // Damaged weights and config.
   {
     test::TempDir copy;
     fs::copy(test::models_dir(), copy.path(), fs::copy_options::recursive);
     test::write_file(copy.path() / "rank" / "model.pt", "not a torch archive");
-    msg = error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
-    EXPECT_TRUE(contains(msg, "model.pt")) << msg;
+    msg = test::error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
+    EXPECT_TRUE(test::contains(msg, "model.pt")) << msg;
     test::write_file(copy.path() / "rank" / "config.json", "{");
-    msg = error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
-    EXPECT_TRUE(contains(msg, "config.json")) << msg;
+    msg = test::error_of([&] { RankerModel::load(copy.path(), test::world_corpus()); });
+    EXPECT_TRUE(test::contains(msg, "config.json")) << msg;
   }
-  msg = error_of([&] { RankerModel::model_id_of(test::models_dir() / "nowhere"); });
-  EXPECT_TRUE(contains(msg, "model.pt")) << msg;
+  msg = test::error_of([&] { RankerModel::model_id_of(test::models_dir() / "nowhere"); });
+  EXPECT_TRUE(test::contains(msg, "model.pt")) << msg;
 }
 
 }  // namespace

@@ -19,8 +19,6 @@ namespace funnel {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 json bm25_and_ann(std::size_t quota, std::size_t ef_search = 128) {
   return {{"stages",
@@ -113,20 +111,20 @@ TEST(AnnIndex, RefusesWhatItCannotServe) {
   // An index type that does not exist.
   AnnOptions bad;
   bad.type = "lsh";
-  std::string msg = error_of([&] { build_ann_index(*store, tmp.path() / "x.faiss", bad); });
-  EXPECT_TRUE(contains(msg, "unknown index type 'lsh'")) << msg;
+  std::string msg = test::error_of([&] { build_ann_index(*store, tmp.path() / "x.faiss", bad); });
+  EXPECT_TRUE(test::contains(msg, "unknown index type 'lsh'")) << msg;
   EXPECT_FALSE(fs::exists(tmp.path() / "x.faiss"));
   // No file, or not a FAISS file.
   auto enc = std::make_shared<RowEncoder>(store, store->spec().dim);
-  msg = error_of([&] { open_ann_channel(tmp.path() / "none.faiss", enc, store->spec().heads, AnnOptions{}); });
-  EXPECT_TRUE(contains(msg, "none.faiss") && contains(msg, "missing")) << msg;
+  msg = test::error_of([&] { open_ann_channel(tmp.path() / "none.faiss", enc, store->spec().heads, AnnOptions{}); });
+  EXPECT_TRUE(test::contains(msg, "none.faiss") && test::contains(msg, "missing")) << msg;
   test::write_file(tmp.path() / "junk.faiss", "not an index");
-  msg = error_of([&] { open_ann_channel(tmp.path() / "junk.faiss", enc, store->spec().heads, AnnOptions{}); });
-  EXPECT_TRUE(contains(msg, "junk.faiss") && contains(msg, "cannot read")) << msg;
+  msg = test::error_of([&] { open_ann_channel(tmp.path() / "junk.faiss", enc, store->spec().heads, AnnOptions{}); });
+  EXPECT_TRUE(test::contains(msg, "junk.faiss") && test::contains(msg, "cannot read")) << msg;
   // A query tower of another dimension.
   auto wrong = std::make_shared<RowEncoder>(store, store->spec().dim + 1);
-  msg = error_of([&] { open_ann_channel(test::index_dir() / "ann.faiss", wrong, store->spec().heads, AnnOptions{}); });
-  EXPECT_TRUE(contains(msg, "dimension")) << msg;
+  msg = test::error_of([&] { open_ann_channel(test::index_dir() / "ann.faiss", wrong, store->spec().heads, AnnOptions{}); });
+  EXPECT_TRUE(test::contains(msg, "dimension")) << msg;
 }
 
 TEST(AnnChannelType, RefusesAnIndexWithoutAnnOrWithAnotherModelsEmbeddings) {
@@ -134,8 +132,8 @@ TEST(AnnChannelType, RefusesAnIndexWithoutAnnOrWithAnotherModelsEmbeddings) {
   const Corpus corpus = read_corpus(test::world_dir() / "corpus.jsonl");
   // A BM25-only index: no embeddings, no ANN index.
   build_index(corpus, tmp.path() / "bm25-only", IndexOptions{});
-  std::string msg = error_of([&] { Pipeline(Index::open(tmp.path() / "bm25-only"), bm25_and_ann(10), "cfg"); });
-  EXPECT_TRUE(contains(msg, "cfg: stages[0]: channels[1]") && contains(msg, "no ANN index")) << msg;
+  std::string msg = test::error_of([&] { Pipeline(Index::open(tmp.path() / "bm25-only"), bm25_and_ann(10), "cfg"); });
+  EXPECT_TRUE(test::contains(msg, "cfg: stages[0]: channels[1]") && test::contains(msg, "no ANN index")) << msg;
   // Embeddings published by another model than the one the index names.
   fs::copy(test::index_dir(), tmp.path() / "other", fs::copy_options::recursive);
   auto store = Index::open(tmp.path() / "other")->embeddings();
@@ -145,13 +143,13 @@ TEST(AnnChannelType, RefusesAnIndexWithoutAnnOrWithAnotherModelsEmbeddings) {
   StoreSpec spec = store->spec();
   spec.model_id = "prerank-0000000000000000";
   publish_store_version(tmp.path() / "other" / "embeddings", spec, rows, store->rows());
-  msg = error_of([&] { Pipeline(Index::open(tmp.path() / "other"), bm25_and_ann(10), "cfg"); });
-  EXPECT_TRUE(contains(msg, "encoded by model prerank-0000000000000000") && contains(msg, "--refresh")) << msg;
+  msg = test::error_of([&] { Pipeline(Index::open(tmp.path() / "other"), bm25_and_ann(10), "cfg"); });
+  EXPECT_TRUE(test::contains(msg, "encoded by model prerank-0000000000000000") && test::contains(msg, "--refresh")) << msg;
   // Unknown channel options.
   json cfg = bm25_and_ann(10);
   cfg["stages"][0]["channels"][1]["beam"] = 4;
-  msg = error_of([&] { Pipeline(Index::open(test::index_dir()), cfg, "cfg"); });
-  EXPECT_TRUE(contains(msg, "unknown field 'beam'")) << msg;
+  msg = test::error_of([&] { Pipeline(Index::open(test::index_dir()), cfg, "cfg"); });
+  EXPECT_TRUE(test::contains(msg, "unknown field 'beam'")) << msg;
 }
 
 }  // namespace

@@ -15,8 +15,6 @@
 namespace funnel {
 namespace {
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 // A channel with fixed answers: rows `hits` in order, scores 100, 99, ...
 class FixedChannel final : public RecallChannel {
@@ -105,21 +103,21 @@ TEST_F(RecallStageTest, QuotaAndKeepFromConfigAndRequest) {
   // second's quota 1: its 3 only, which first found too.
   EXPECT_EQ(run(two_channels(4, 4), {{"recall", {{"quota", {{"second", 1}}}}}}).items.size(), 4u);
   EXPECT_EQ(run(two_channels(4, 4), {{"recall", {{"keep", 2}}}}).items.size(), 2u);
-  std::string msg = error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", {{"second", 0}}}}}}); });
-  EXPECT_TRUE(contains(msg, "overrides.recall.quota.second")) << msg;
-  msg = error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", 3}}}}); });
-  EXPECT_TRUE(contains(msg, "expected an object")) << msg;
+  std::string msg = test::error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", {{"second", 0}}}}}}); });
+  EXPECT_TRUE(test::contains(msg, "overrides.recall.quota.second")) << msg;
+  msg = test::error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", 3}}}}); });
+  EXPECT_TRUE(test::contains(msg, "expected an object")) << msg;
 }
 
 TEST_F(RecallStageTest, ConfigErrorsNameTheChannel) {
-  std::string msg = error_of([&] { run(two_channels(0, 4)); });
-  EXPECT_TRUE(contains(msg, "channels[0]: field 'quota'")) << msg;
-  msg = error_of([&] { run({{"type", "recall"}, {"channels", {{{"type", "nothing"}}}}}); });
-  EXPECT_TRUE(contains(msg, "channels[0]: field 'type': no recall channel 'nothing'") && contains(msg, "bm25")) << msg;
-  msg = error_of([&] { run({{"type", "recall"}, {"channels", json::array()}}); });
-  EXPECT_TRUE(contains(msg, "field 'channels'")) << msg;
-  msg = error_of([&] { run({{"type", "recall"}, {"channels", {{{"type", "bm25"}, {"weight", 2}}}}}); });
-  EXPECT_TRUE(contains(msg, "unknown field 'weight'")) << msg;
+  std::string msg = test::error_of([&] { run(two_channels(0, 4)); });
+  EXPECT_TRUE(test::contains(msg, "channels[0]: field 'quota'")) << msg;
+  msg = test::error_of([&] { run({{"type", "recall"}, {"channels", {{{"type", "nothing"}}}}}); });
+  EXPECT_TRUE(test::contains(msg, "channels[0]: field 'type': no recall channel 'nothing'") && test::contains(msg, "bm25")) << msg;
+  msg = test::error_of([&] { run({{"type", "recall"}, {"channels", json::array()}}); });
+  EXPECT_TRUE(test::contains(msg, "field 'channels'")) << msg;
+  msg = test::error_of([&] { run({{"type", "recall"}, {"channels", {{{"type", "bm25"}, {"weight", 2}}}}}); });
+  EXPECT_TRUE(test::contains(msg, "unknown field 'weight'")) << msg;
 }
 
 TEST(ChannelBits, OneBitPerNameForTheProcess) {
@@ -130,9 +128,9 @@ TEST(ChannelBits, OneBitPerNameForTheProcess) {
   EXPECT_EQ(channel_name_of_bit(31), "?");
   // At most 32 names: the 33rd is refused.
   std::string msg = "<no funnel::Error thrown>";
-  for (int i = 0; i < 40 && contains(msg, "no funnel::Error"); ++i)
-    msg = error_of([&] { channel_bit("bits-test-" + std::to_string(i)); });
-  EXPECT_TRUE(contains(msg, "at most 32")) << msg;
+  for (int i = 0; i < 40 && test::contains(msg, "no funnel::Error"); ++i)
+    msg = test::error_of([&] { channel_bit("bits-test-" + std::to_string(i)); });
+  EXPECT_TRUE(test::contains(msg, "at most 32")) << msg;
 }
 
 }  // namespace

@@ -16,7 +16,6 @@ namespace funnel {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -37,7 +36,7 @@ TEST_F(CliTest, GenWritesTheWorldLayoutAndRefusesToOverwrite) {
   EXPECT_EQ(manifest["options"]["seed"], 11);
   r = test::run_cli("gen --out " + out + " --docs 200 --queries 20 --users 5 --impressions 10");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "not empty (use --force")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "not empty (use --force")) << r.output;
   EXPECT_EQ(read_corpus(fs::path(out) / "corpus.jsonl").docs.size(), 300u);
 }
 
@@ -105,11 +104,11 @@ TEST_F(CliTest, ShippedConfigsRunOnAnIndexWithModels) {
   ASSERT_EQ(test::run_cli("index --data " + world() + " --out " + bm25_only).exit_code, 0);
   r = test::run_cli("search --index " + bm25_only + " --config " + configs + "demo-full.json peppa");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "funnel: error: " + configs + "demo-full.json: stages[0]: channels[1]")) << r.output;
-  EXPECT_TRUE(contains(r.output, "no ANN index")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "funnel: error: " + configs + "demo-full.json: stages[0]: channels[1]")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "no ANN index")) << r.output;
   r = test::run_cli("eval --index " + bm25_only + " --data " + world() + " --config " + configs + "prerank-100.json");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "stages[1]: the index has no embeddings")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "stages[1]: the index has no embeddings")) << r.output;
 }
 
 TEST_F(CliTest, EverySubcommandHasHelpNamingItsOptions) {
@@ -133,32 +132,32 @@ TEST_F(CliTest, EverySubcommandHasHelpNamingItsOptions) {
   for (const auto& [sub, words] : help) {
     const auto r = test::run_cli(sub + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
-    for (const auto& w : words) EXPECT_TRUE(contains(r.output, w)) << "'" << sub << " --help' lacks " << w;
+    for (const auto& w : words) EXPECT_TRUE(test::contains(r.output, w)) << "'" << sub << " --help' lacks " << w;
   }
 }
 
 TEST_F(CliTest, UsageErrorsExitTwoAndInputErrorsOneWithTheirMessage) {
   auto r = test::run_cli("search --index " + index());
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "query is required")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "query is required")) << r.output;
   r = test::run_cli("eval --data " + world());
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "--index is required")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "--index is required")) << r.output;
   r = test::run_cli("experiment cv --data " + world());
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "--out is required")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "--out is required")) << r.output;
   r = test::run_cli("experiment ablation prerank --data " + world() + " --out x --keep 10 --depth 5");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.output, "--keep: at most --depth")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "--keep: at most --depth")) << r.output;
   r = test::run_cli("nosuchcommand");
   EXPECT_EQ(r.exit_code, 2);
   r = test::run_cli("search --index /nonexistent peppa");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "funnel: error: /nonexistent: index folder not found")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "funnel: error: /nonexistent: index folder not found")) << r.output;
   const fs::path x = tmp_.path() / "x";
   r = test::run_cli("index --data " + world() + " --out " + x.string() + " --b 3");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "field 'b'")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "field 'b'")) << r.output;
   EXPECT_FALSE(fs::exists(x));
 }
 
@@ -167,25 +166,25 @@ TEST_F(CliTest, FitExperimentAndBenchArgumentErrors) {
   const std::string out = (tmp_.path() / "m").string();
   auto r = test::run_cli("fit --stage rank --data " + world() + " --out " + out + " --task-weights relevance=x");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "--task-weights: 'x' is not a number")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "--task-weights: 'x' is not a number")) << r.output;
   r = test::run_cli("fit --stage rank --data " + world() + " --out " + out + " --task-weights dwell=1");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "unknown task 'dwell'")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "unknown task 'dwell'")) << r.output;
   r = test::run_cli("fit --stage pretrain --data " + world() + " --out " + out + " --mask-rate 1.5");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "--mask-rate must be in (0, 1)")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "--mask-rate must be in (0, 1)")) << r.output;
   r = test::run_cli("fit --data " + world() + " --out " + out + " --ranker-scores " + (tmp_.path() / "none").string());
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "train_scores.jsonl: missing")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "train_scores.jsonl: missing")) << r.output;
   r = test::run_cli("experiment ablation distill --data " + world() + " --out " + out + " --rows bogus");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "unknown row 'bogus'")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "unknown row 'bogus'")) << r.output;
   r = test::run_cli("bench rank --models " + (tmp_.path() / "none").string());
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "no such folder")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "no such folder")) << r.output;
   r = test::run_cli("bench rank --models " + test::models_dir().string() + " --sizes 10,x");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.output, "--sizes: 'x'")) << r.output;
+  EXPECT_TRUE(test::contains(r.output, "--sizes: 'x'")) << r.output;
 }
 
 }  // namespace

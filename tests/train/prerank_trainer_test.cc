@@ -24,8 +24,6 @@ namespace funnel {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 // Per test query: the share of its relevant docs among BM25's top 100 that
 // the student alone puts in its top 20 (libtorch scores).
@@ -189,7 +187,7 @@ TEST(RankerDistill, StudentReadsTheStoredScoresAndRefusesBadOrStaleOnes) {
   EXPECT_TRUE(std::isfinite(pr.epochs[0].loss));
   json dj = json::parse(test::read_file(out.path() / "student" / "prerank" / "distill.json"));
   EXPECT_EQ(dj.at("ranker_model_id").get<std::string>(), ranker_id);
-  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return contains(l, ranker_id); }));
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return test::contains(l, ranker_id); }));
 
   // A malformed line 2 is reported with the file and line.
   const fs::path copy = out.path() / "ranker-copy";
@@ -206,8 +204,8 @@ TEST(RankerDistill, StudentReadsTheStoredScoresAndRefusesBadOrStaleOnes) {
   }
   auto pc = po;
   pc.ranker_scores = copy.string();
-  std::string msg = error_of([&] { train::train_prerank(test::world_dir(), out.path() / "student-bad", pc, {}); });
-  EXPECT_TRUE(contains(msg, "train_scores.jsonl:2:")) << msg;
+  std::string msg = test::error_of([&] { train::train_prerank(test::world_dir(), out.path() / "student-bad", pc, {}); });
+  EXPECT_TRUE(test::contains(msg, "train_scores.jsonl:2:")) << msg;
 
   // The ranker retrained with another seed: the old stored scores are stale.
   auto ro = test::tiny_rank_options();
@@ -217,13 +215,13 @@ TEST(RankerDistill, StudentReadsTheStoredScoresAndRefusesBadOrStaleOnes) {
   auto rr = train::train_rank(test::world_dir(), copy, ro, {});
   EXPECT_NE(rr.model_id, ranker_id);
   test::write_file(scores, original);
-  msg = error_of([&] { train::train_prerank(test::world_dir(), out.path() / "student-stale", pc, {}); });
-  EXPECT_TRUE(contains(msg, "retrain the ranker")) << msg;
-  EXPECT_TRUE(contains(msg, ranker_id) && contains(msg, rr.model_id)) << msg;
+  msg = test::error_of([&] { train::train_prerank(test::world_dir(), out.path() / "student-stale", pc, {}); });
+  EXPECT_TRUE(test::contains(msg, "retrain the ranker")) << msg;
+  EXPECT_TRUE(test::contains(msg, ranker_id) && test::contains(msg, rr.model_id)) << msg;
   // No scores at all.
   pc.ranker_scores = (out.path() / "nowhere").string();
-  msg = error_of([&] { train::train_prerank(test::world_dir(), out.path() / "student-none", pc, {}); });
-  EXPECT_TRUE(contains(msg, "train_scores.jsonl")) << msg;
+  msg = test::error_of([&] { train::train_prerank(test::world_dir(), out.path() / "student-none", pc, {}); });
+  EXPECT_TRUE(test::contains(msg, "train_scores.jsonl")) << msg;
 }
 
 }  // namespace

@@ -17,8 +17,6 @@
 namespace funnel {
 namespace {
 namespace fs = std::filesystem;
-using test::contains;
-using test::error_of;
 
 TEST(Pretrain, LearnsMaskedTokensAndInitialisesBothModels) {
   test::TempDir out;
@@ -42,8 +40,8 @@ TEST(Pretrain, LearnsMaskedTokensAndInitialisesBothModels) {
     auto bad = o;
     bad.mask_rate = rate;
     test::TempDir o2;
-    std::string msg = error_of([&] { train::pretrain_encoder(test::world_dir(), o2.path(), bad, {}); });
-    EXPECT_TRUE(contains(msg, "mask-rate")) << rate << ": " << msg;
+    std::string msg = test::error_of([&] { train::pretrain_encoder(test::world_dir(), o2.path(), bad, {}); });
+    EXPECT_TRUE(test::contains(msg, "mask-rate")) << rate << ": " << msg;
   }
   const std::string tok = test::read_file(out.path() / "pretrain" / "tokenizer.model");
   ASSERT_FALSE(tok.empty());
@@ -54,7 +52,7 @@ TEST(Pretrain, LearnsMaskedTokensAndInitialisesBothModels) {
   auto pr = train::train_prerank(test::world_dir(), out.path() / "student", po, [&](const std::string& l) { lines.push_back(l); });
   ASSERT_EQ(pr.epochs.size(), 1u);
   EXPECT_EQ(test::read_file(out.path() / "student" / "prerank" / "tokenizer.model"), tok);
-  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return contains(l, "initialised"); }));
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return test::contains(l, "initialised"); }));
   // So does the ranker.
   auto ro = test::tiny_rank_options();
   ro.init = out.path().string();
@@ -66,7 +64,7 @@ TEST(Pretrain, LearnsMaskedTokensAndInitialisesBothModels) {
   ASSERT_EQ(rr.epochs.size(), 1u);
   EXPECT_TRUE(std::isfinite(rr.epochs[0].loss));
   EXPECT_EQ(test::read_file(out.path() / "ranker" / "rank" / "tokenizer.model"), tok);
-  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return contains(l, "initialised"); }));
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) { return test::contains(l, "initialised"); }));
   auto m = rank::RankerModel::load(out.path() / "ranker", std::make_shared<const Corpus>(read_corpus(test::world_dir() / "corpus.jsonl")));
   EXPECT_EQ(m->config().encoder.max_len, 48);
   // A pre-trained encoder of another shape is refused.

@@ -24,8 +24,6 @@ namespace funnel {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test::contains;
-using test::error_of;
 
 std::string first_line(const fs::path& p) {
   std::ifstream in(p);
@@ -125,7 +123,7 @@ TEST(RankTrain, RejectsBadOptions) {
   test::TempDir out;
   auto o = test::tiny_rank_options();
   o.task_weights = {{"dwell", 1.0}};
-  EXPECT_TRUE(contains(error_of([&] { train::train_rank(test::world_dir(), out.path(), o, {}); }), "dwell"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::train_rank(test::world_dir(), out.path(), o, {}); }), "dwell"));
   o = test::tiny_rank_options();
   o.use_text = o.use_features = false;
   EXPECT_THROW(train::train_rank(test::world_dir(), out.path(), o, {}), Error);

@@ -75,25 +75,34 @@ struct Mlm {
   }
 };
 
-// Share of masked tokens of `held` the model predicts right, with the same
-// masks every time (drawn from `seed`).
-double masked_accuracy(Mlm& m, const std::vector<std::vector<std::int64_t>>& tokens, const std::vector<std::uint32_t>& held,
-                       double rate, std::int64_t vocab, std::uint64_t seed) {
+// Share of masked tokens of `held` that `predict` (input batch -> predicted
+// ids, same shape) gets right, with the same masks every time (drawn from
+// `seed`), so that two predictors are compared on the same questions.
+template <class Predict>
+double held_out_accuracy(const std::vector<std::vector<std::int64_t>>& tokens, const std::vector<std::uint32_t>& held,
+                         double rate, std::int64_t vocab, std::uint64_t seed, Predict&& predict) {
   torch::NoGradGuard no_grad;
-  m.enc->eval();
   detail::Rng rng(seed);
   std::int64_t right = 0, all = 0;
   for (std::size_t s = 0; s < held.size(); s += 128) {
     std::vector<std::uint32_t> rows(held.begin() + static_cast<std::ptrdiff_t>(s),
                                     held.begin() + static_cast<std::ptrdiff_t>(std::min(held.size(), s + 128)));
     auto b = mask_batch(tokens, rows, rate, vocab, rng);
-    auto pred = m.head(m.enc->states(b.input)).argmax(2);
     auto sel = b.target.ne(-100);
-    right += pred.eq(b.target).logical_and(sel).sum().item<std::int64_t>();
-    all += sel.sum().item<std::int64_t>();
+    right += predict(b.input).eq(b.target).logical_and(sel).sum().template item<std::int64_t>();
+    all += sel.sum().template item<std::int64_t>();
   }
-  m.enc->train();
   return all ? static_cast<double>(right) / static_cast<double>(all) : std::nan("");
+}
+
+// The model's held-out masked accuracy.
+double masked_accuracy(Mlm& m, const std::vector<std::vector<std::int64_t>>& tokens, const std::vector<std::uint32_t>& held,
+                       double rate, std::int64_t vocab, std::uint64_t seed) {
+  m.enc->eval();
+  const double acc = held_out_accuracy(tokens, held, rate, vocab, seed,
+                                       [&](const nn::TokenBatch& in) { return m.head(m.enc->states(in)).argmax(2); });
+  m.enc->train();
+  return acc;
 }
 
 // The same masks of `held` answered by the most frequent token of the
@@ -105,17 +114,8 @@ double most_frequent_token_accuracy(const std::vector<std::vector<std::int64_t>>
   for (auto r : train)
     for (std::size_t k = 1; k < tokens[r].size(); ++k) ++count[static_cast<std::size_t>(tokens[r][k])];
   const auto top = static_cast<std::int64_t>(std::max_element(count.begin(), count.end()) - count.begin());
-  detail::Rng rng(seed);
-  std::int64_t right = 0, all = 0;
-  for (std::size_t s = 0; s < held.size(); s += 128) {
-    std::vector<std::uint32_t> rows(held.begin() + static_cast<std::ptrdiff_t>(s),
-                                    held.begin() + static_cast<std::ptrdiff_t>(std::min(held.size(), s + 128)));
-    auto b = mask_batch(tokens, rows, rate, vocab, rng);
-    auto sel = b.target.ne(-100);
-    right += b.target.eq(top).logical_and(sel).sum().item<std::int64_t>();
-    all += sel.sum().item<std::int64_t>();
-  }
-  return all ? static_cast<double>(right) / static_cast<double>(all) : std::nan("");
+  return held_out_accuracy(tokens, held, rate, vocab, seed,
+                           [&](const nn::TokenBatch& in) { return torch::full_like(in.ids, top); });
 }
 
 // One epoch of masked-token prediction; returns the mean loss.

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev         # unit tests
   libbenchmark-dev     # micro-benchmarks
   libxxhash-dev        # checksums of the embedding store (XXH3, ~10 GB/s)
-  libtorch-dev         # model training and query encoding (src/model, src/train only)
+  libtorch-dev         # model training and query encoding (src/nn, src/*/torch, src/train only)
   libsentencepiece-dev # subword tokenizer trained on the corpus
   libfaiss-dev         # ANN recall over the doc embeddings (HNSW, IVF)
   libopenblas-dev      # SGEMM for the esim matcher at serving time

@@ -12,11 +12,12 @@ namespace funnel::detail {
 // The factory registered for a stage type, or an empty function.
 StageFactory find_stage_type(const std::string& type);
 
-// The built-in types, added to the registries on first use
-// (builtin_stages.cc): recall and truncate, and stand-ins for the model
-// stage types (prerank, rank, the ann channel) that say they need the model
-// runtime (model_stage_stubs.cc) until libfunnel registers the real ones
-// (register_model_stage_types, model_stage_types.cc).
+// The built-in types, added to the registries on first use. They are
+// defined above the stages, in src/engine/ (the one place that knows every
+// stage folder): recall and truncate (builtin_stages.cc), and stand-ins for
+// the model stage types (prerank, rank, the ann channel) that say they need
+// the model runtime (model_stage_stubs.cc) until libfunnel registers the
+// real ones (register_model_stage_types, model_stage_types.cc).
 void add_builtin_stage_types(std::map<std::string, StageFactory>& stages,
                              std::map<std::string, ChannelFactory>& channels);
 void add_model_stage_stubs(std::map<std::string, StageFactory>& stages,

@@ -3,12 +3,14 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <functional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "funnel/error.h"
 
@@ -86,5 +88,22 @@ inline std::string error_of(const std::function<void()>& f) {
 }
 
 inline bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// Mean of paired differences and its standard error (sample sd / sqrt(n)),
+// for learning checks that must win by a margin on held-out queries.
+struct PairedGain {
+  double mean = 0, se = 0;
+};
+inline PairedGain paired_gain(const std::vector<double>& diffs) {
+  PairedGain g;
+  const auto n = static_cast<double>(diffs.size());
+  if (diffs.size() < 2) return {std::nan(""), std::nan("")};
+  for (double d : diffs) g.mean += d;
+  g.mean /= n;
+  double var = 0;
+  for (double d : diffs) var += (d - g.mean) * (d - g.mean);
+  g.se = std::sqrt(var / (n - 1) / n);
+  return g;
+}
 
 }  // namespace funnel::test

@@ -8,6 +8,7 @@
 
 #include "funnel/error.h"
 #include "funnel/world.h"
+#include "gen/generator.h"
 #include "util/fs.h"
 
 namespace funnel {
@@ -66,8 +67,7 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
   {
     detail::AtomicFile f(dir / "users.jsonl");
     for (std::size_t i = 0; i < w.user_interests.size(); ++i) {
-      std::string id = "u" + std::string(std::to_string(w.user_interests.size()).size() - std::to_string(i + 1).size(), '0') +
-                       std::to_string(i + 1);
+      const std::string id = gen::pad_id('u', i, w.user_interests.size());
       f.stream() << ordered_json{{"id", id}, {"interests", w.user_interests[i]}}.dump() << '\n';
     }
     f.commit();

@@ -45,7 +45,9 @@ TEST_F(TokenizerTest, ClsThenAtMostMaxLenMinusOnePieces) {
     ASSERT_FALSE(ids.empty());
     EXPECT_EQ(ids.front(), Tokenizer::kCls);
     EXPECT_LE(ids.size(), m);
-    if (m < 8) EXPECT_EQ(ids.size(), m);  // the text has more pieces than that
+    if (m < 8) {
+      EXPECT_EQ(ids.size(), m);  // the text has more pieces than that
+    }
   }
   const auto full = tok.encode(text, 64);
   EXPECT_GT(full.size(), 8u);

@@ -77,15 +77,12 @@ TEST(PrerankTrain, LearnsBeyondABarelyTrainedStudentOnHeldOutQueries) {
   const auto trained = held_out_recall(out.path() / "trained"), barely = held_out_recall(out.path() / "barely");
   ASSERT_EQ(trained.size(), barely.size());
   ASSERT_GE(trained.size(), 30u);
-  double mean = 0, var = 0;
   std::vector<double> d(trained.size());
-  for (std::size_t i = 0; i < d.size(); ++i) mean += d[i] = trained[i] - barely[i];
-  mean /= static_cast<double>(d.size());
-  for (double x : d) var += (x - mean) * (x - mean);
-  const double se = std::sqrt(var / static_cast<double>(d.size() - 1) / static_cast<double>(d.size()));
+  for (std::size_t i = 0; i < d.size(); ++i) d[i] = trained[i] - barely[i];
+  const auto gain = test::paired_gain(d);
   std::printf("  %zu held-out queries: Recall@20 of BM25's top 100, trained - barely trained = %+.4f (se %.4f)\n",
-              d.size(), mean, se);
-  EXPECT_GT(mean, 2 * se);
+              d.size(), gain.mean, gain.se);
+  EXPECT_GT(gain.mean, 2 * gain.se);
   // Head report: nq x nq and nd x nd, ones on the diagonal, cosines within [-1, 1].
   ASSERT_EQ(r.query_head_cosine.size(), 9u);
   ASSERT_EQ(r.doc_head_cosine.size(), 9u);

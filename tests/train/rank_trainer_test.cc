@@ -110,13 +110,9 @@ TEST(RankTrain, BeatsBm25OnHeldOutQueriesByAMargin) {
     diff.push_back(ndcg(ranked) - ndcg(bm25));
   }
   ASSERT_GE(diff.size(), 30u);
-  double mean = 0, var = 0;
-  for (double d : diff) mean += d;
-  mean /= static_cast<double>(diff.size());
-  for (double d : diff) var += (d - mean) * (d - mean);
-  const double se = std::sqrt(var / static_cast<double>(diff.size() - 1) / static_cast<double>(diff.size()));
-  std::printf("  %zu held-out queries: ranker - BM25 nDCG@10 = %+.4f (se %.4f)\n", diff.size(), mean, se);
-  EXPECT_GT(mean, 2 * se);
+  const auto gain = test::paired_gain(diff);
+  std::printf("  %zu held-out queries: ranker - BM25 nDCG@10 = %+.4f (se %.4f)\n", diff.size(), gain.mean, gain.se);
+  EXPECT_GT(gain.mean, 2 * gain.se);
 }
 
 TEST(RankTrain, RejectsBadOptions) {

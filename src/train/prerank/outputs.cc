@@ -32,7 +32,7 @@ void PrerankTrainer::head_report(PrerankTrainResult& res) {
   auto show = [&](const char* what, const std::vector<double>& m, int n) {
     std::string line = std::string("fit: mean cosine between a ") + what + "'s heads:";
     for (int i = 0; i < n; ++i) {
-      line += i ? " |" : "";
+      if (i > 0) line += " |";
       for (int j = 0; j < n; ++j) line += " " + fmt("%+.2f", m[static_cast<std::size_t>(i * n + j)]);
     }
     log_(line);

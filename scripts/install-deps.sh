@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libxapian-dev        # BM25 recall (inverted index, stemming, CJK n-grams)
+  libxapian-dev        # BM25 recall (inverted index, BM25 weighting, Snowball stemmers)
+  libicu-dev           # text analysis: NFKC + case folding, Unicode scripts (CJK runs)
   nlohmann-json3-dev   # JSON / JSONL readers and writers, cascade config
   libcli11-dev         # CLI parsing with --help on every subcommand
   libgtest-dev         # unit tests

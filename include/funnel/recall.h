@@ -32,6 +32,13 @@ class RecallChannel {
   virtual std::string name() const = 0;
   // The best `k` docs for `query`, best first (fewer if fewer match).
   virtual std::vector<RecallHit> search(std::string_view query, std::size_t k) const = 0;
+  // The channel's score of each of `rows` for `query` (0 where the doc does
+  // not match), in the order given, for docs another channel found; a
+  // channel that cannot score given docs returns an empty vector (the
+  // default). The BM25 channel scores them exactly as search() would.
+  virtual std::vector<double> score_rows(std::string_view query, const std::vector<std::uint32_t>& rows) const {
+    return {};
+  }
 };
 
 // BM25 parameters and text analysis, as Xapian's BM25Weight defines them
@@ -50,13 +57,14 @@ struct Bm25Options {
   int title_weight = 2;
   int text_weight = 1;
   int tags_weight = 1;
-  // Split runs of Chinese/Japanese/Korean characters into unigrams and
-  // bigrams (Xapian's CJK n-gram mode), in documents and queries.
-  bool cjk_ngram = true;
-  // Interpret query syntax (quotes for phrases, AND/OR/NOT, +/-) as Xapian's
-  // QueryParser does. Off by default: user-typed text is searched as plain
-  // words, so a stray quote or a capitalised "NOT" cannot empty the result.
-  bool query_syntax = false;
+  // Character n-gram lengths for runs of Chinese, Japanese and Korean
+  // characters (each in 1..4, ascending): {1, 2} indexes and searches every
+  // character and every pair of adjacent characters (docs/text.md).
+  std::vector<int> cjk_ngrams = {1, 2};
+  // With a value > 0, documents holding the query's terms as a phrase get
+  // that many times the phrase's BM25 weight on top (0: off). The query is
+  // never parsed for syntax: quotes, AND/OR/NOT and +/- are plain text.
+  double phrase_boost = 0;
 };
 
 // Called with (docs done, docs in all) during long work.
@@ -68,7 +76,7 @@ void build_bm25_index(const Corpus& corpus, const std::filesystem::path& dir,
                       const Bm25Options& options, const ProgressFn& progress = {});
 
 // Opens a BM25 index built by build_bm25_index. The options' analysis
-// fields (stemmer, cjk_ngram) must match the ones used at build time; the
+// fields (stemmer, cjk_ngrams) must match the ones used at build time; the
 // scoring fields (k1, b, ...) may differ. Throws funnel::Error.
 std::unique_ptr<RecallChannel> open_bm25_channel(const std::filesystem::path& dir,
                                                  const Bm25Options& options);

@@ -115,7 +115,8 @@ struct EpochLog {
   // BM25 with w fitted on the same dev queries (`fusion_weight`).
   double cascade_recall = 0, fused_recall = 0, fusion_weight = 0;
   // The same with BM25's candidates plus the student's exact top `depth`
-  // (hybrid recall; docs only the student found have no BM25 score). NaN
+  // (hybrid recall; docs only the student found get their BM25 from the
+  // index, as at serving time). NaN
   // for esim (scoring the whole corpus per query is too slow) or without
   // dev qrels.
   double hybrid_recall = 0, hybrid_fusion_weight = 0;

@@ -120,7 +120,13 @@ Response Pipeline::run(const Request& request) const {
     auto it = request.overrides.find(step.name);
     StageContext ctx{*index_, request, it != request.overrides.end() ? *it : kEmpty, step.name};
     const auto t0 = Clock::now();
-    step.stage->run(ctx, cands);
+    try {
+      step.stage->run(ctx, cands);
+    } catch (const std::exception& e) {
+      // Whatever a stage or a library under it throws ends this request
+      // only, as a funnel::Error that says which query and stage.
+      throw Error("query " + detail::quote_for_error(request.query) + ": stage '" + step.name + "': " + e.what());
+    }
     tr.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     tr.out = cands.size();
     for (std::size_t r = 0; r < cands.size(); ++r)

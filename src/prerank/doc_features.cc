@@ -1,26 +1,19 @@
 #include "prerank/doc_features.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "nn/doc_text.h"
+#include "text/analyzer.h"
 #include "util/hash.h"
 
 namespace funnel::prerank {
 
 std::vector<std::int64_t> bow_ids(const std::string& text, int buckets) {
-  std::vector<std::string> words;
-  std::string w;
-  for (char ch : text) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (u >= 0x80 || std::isalnum(u)) {
-      w += static_cast<char>(u < 0x80 ? std::tolower(u) : u);
-    } else if (!w.empty()) {
-      words.push_back(std::move(w));
-      w.clear();
-    }
-  }
-  if (!w.empty()) words.push_back(std::move(w));
+  // Unstemmed terms of the one analyser (text/analyzer.h): case-folded
+  // words, CJK unigrams and bigrams. One analyser per call: it is not
+  // thread-safe and this runs per request.
+  text::Analyzer analyzer(text::AnalyzerOptions{"none", {1, 2}}, "bag of words");
+  const std::vector<std::string> words = analyzer.terms(text, "bag of words");
   std::vector<std::int64_t> ids;
   const auto B = static_cast<std::uint64_t>(buckets);
   for (std::size_t i = 0; i < words.size(); ++i) {

@@ -27,7 +27,7 @@ void validate(const CrossFeatureOptions& o, const std::string& where) {
   check("b", o.bm25.b, 0, 1);
   check("min_normlen", o.bm25.min_normlen, 0, HUGE_VAL);
   check("ctr_prior", o.ctr_prior, 0, HUGE_VAL);
-  text::make_stemmer(o.bm25.stemmer, where);
+  text::validate(text::analyzer_options(o.bm25), where);
 }
 
 }  // namespace
@@ -55,18 +55,12 @@ void CrossFeatures::analyse(const Corpus& corpus, const std::string& where) {
   if (corpus.docs.size() >= kNoId)
     throw Error(where + ": corpus of " + std::to_string(corpus.docs.size()) + " docs; at most " +
                 std::to_string(kNoId - 1) + " are supported");
-  Xapian::Stem stem = text::make_stemmer(options_.bm25.stemmer, where);
+  text::Analyzer analyzer(text::analyzer_options(options_.bm25), where);
   n_docs_ = corpus.docs.size();
   fingerprint_ = corpus_fingerprint(corpus);
 
-  // Stemming dominates the analysis; each surface form is stemmed once.
-  std::unordered_map<std::string, std::uint32_t> word_ids;
   auto analyse_text = [&](std::string_view text, std::vector<std::uint32_t>& out) {
-    text::for_each_word(text, [&](const std::string& w) {
-      auto it = word_ids.find(w);
-      if (it == word_ids.end()) it = word_ids.emplace(w, intern(stem(w))).first;
-      out.push_back(it->second);
-    });
+    for (const std::string& t : analyzer.terms(text, where)) out.push_back(intern(t));
   };
   std::vector<std::uint32_t> scratch;
   auto add_field = [&](FieldIndex& f, const std::vector<std::uint32_t>& seq) {
@@ -155,7 +149,7 @@ CrossFeatures CrossFeatures::build(const Corpus& corpus, const std::vector<Logge
   f.analyse(corpus, where);
   if (logs.empty()) return f;
 
-  Xapian::Stem stem = text::make_stemmer(options.bm25.stemmer, where);
+  text::Analyzer analyzer(text::analyzer_options(options.bm25), where);
   struct Analysed {
     std::uint32_t query_id;
     std::vector<std::uint32_t> terms;  // distinct
@@ -173,13 +167,12 @@ CrossFeatures CrossFeatures::build(const Corpus& corpus, const std::vector<Logge
     if (it == seen.end()) {
       Analysed a;
       std::string normalised;
-      text::for_each_word(imp.query, [&](const std::string& w) {
-        const std::string term = stem(w);
+      for (const std::string& term : analyzer.terms(imp.query, where + ": logged impression " + std::to_string(i))) {
         if (!normalised.empty()) normalised += ' ';
         normalised += term;
         const std::uint32_t id = f.intern(term);
         if (std::find(a.terms.begin(), a.terms.end(), id) == a.terms.end()) a.terms.push_back(id);
-      });
+      }
       auto [q, added] = f.query_ids_.try_emplace(normalised, static_cast<std::uint32_t>(f.queries_.size()));
       if (added) f.queries_.push_back(normalised);
       a.query_id = q->second;
@@ -203,10 +196,11 @@ CrossFeatures CrossFeatures::build(const Corpus& corpus, const std::vector<Logge
 
 CrossFeatures::Prepared CrossFeatures::prepare(const std::string& query) const {
   Prepared p;
-  // Xapian::Stem keeps per-call state and its copies share it: one per call
-  // keeps prepare() thread-safe. The language was validated at construction.
-  Xapian::Stem stem = text::make_stemmer(options_.bm25.stemmer, "cross features");
-  text::for_each_word(query, [&](const std::string& w) { p.terms.push_back(stem(w)); });
+  // An analyser holds a stemmer, which is not safe to share between threads:
+  // one per call keeps prepare() thread-safe. Options were validated at
+  // construction.
+  text::Analyzer analyzer(text::analyzer_options(options_.bm25), "cross features");
+  p.terms = analyzer.terms(query, "cross features: query");
   std::unordered_map<std::string, std::uint32_t> unknown;
   std::unordered_set<std::uint32_t> distinct;
   for (const std::string& t : p.terms) {

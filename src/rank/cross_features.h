@@ -3,10 +3,10 @@
 // statistics learned from logged impressions. Plain C++ (no libtorch), so the
 // serving path can compute them for every candidate of a request.
 //
-// Text analysis (corpus fields and queries alike): words as
-// text::for_each_word splits them (text/analysis.h), each stemmed with the
-// channel's Snowball stemmer
-// (https://xapian.org/docs/apidoc/html/classXapian_1_1Stem.html).
+// Text analysis (corpus fields and queries alike): the terms of
+// text::Analyzer (text/analyzer.h) with the channel's options (stemmer, CJK
+// n-grams), so a field's words, a Chinese run's n-grams and the query's terms
+// are the ones the BM25 channel indexes and searches.
 // A doc has three fields: title, tags (all tags as one field; each tag is
 // analysed on its own, so term pairs never cross a tag boundary) and body
 // (Doc::text).
@@ -29,9 +29,9 @@ namespace funnel::rank {
 
 struct CrossFeatureOptions {
   // The BM25 parameters and analysis of the recall channel (funnel/recall.h):
-  // k1 (default 1), b (0.5), min_normlen (0.5) and the stemmer ("english";
-  // "none" turns stemming off); the field weights and CJK options are not
-  // used. The per-field BM25 uses the channel's formula (text/analysis.h),
+  // k1 (default 1), b (0.5), min_normlen (0.5), the stemmer ("english";
+  // "none" turns stemming off) and the CJK n-gram lengths; the field weights
+  // and phrase_boost are not used. The per-field BM25 uses the channel's formula (text/analysis.h),
   // so a field scores as the channel would score an index of that field.
   Bm25Options bm25;
   // Strength m >= 0 of the Beta prior that smooths click-through rates towards

@@ -19,8 +19,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[5] = {'F', 'N', 'L', 'X', 'F'};
-// Version 2: the BM25 options are the channel's (k1, b, min_normlen).
-constexpr std::uint32_t kVersion = 2;
+// Version 3: the BM25 options are the channel's (k1, b, min_normlen) and the
+// analysis is text::Analyzer's (stemmer, CJK n-gram lengths).
+constexpr std::uint32_t kVersion = 3;
 
 std::uint64_t pack(std::uint32_t hi, std::uint32_t lo) { return std::uint64_t{hi} << 32 | lo; }
 
@@ -121,10 +122,11 @@ std::uint64_t CrossFeatures::corpus_fingerprint(const Corpus& corpus) {
   return h;
 }
 
-// File layout, version 2 (all integers little-endian; strings are a u32 byte
+// File layout, version 3 (all integers little-endian; strings are a u32 byte
 // count and the bytes; a record count is a u64):
 //   "FNLXF" | u32 version | u64 corpus docs | u64 corpus fingerprint |
 //   f64 k1 | f64 b | f64 min_normlen | f64 ctr_prior | str stemmer |
+//   u32 n, n u32 CJK n-gram lengths |
 //   u64 impressions | u64 clicks |
 //   terms:   u32 n, n str        (terms of the term keys)
 //   queries: u32 n, n str        (normalised logged queries, by query id)
@@ -148,6 +150,8 @@ void CrossFeatures::save(const fs::path& path) const {
   w.f64(options_.bm25.min_normlen);
   w.f64(options_.ctr_prior);
   w.str(options_.bm25.stemmer);
+  w.u32(static_cast<std::uint32_t>(options_.bm25.cjk_ngrams.size()));
+  for (int n : options_.bm25.cjk_ngrams) w.u32(static_cast<std::uint32_t>(n));
   w.u64(total_impressions_);
   w.u64(total_clicks_);
 
@@ -258,7 +262,8 @@ CrossFeatures::Stored CrossFeatures::parse(const std::string& data, const std::s
   const std::uint32_t version = r.u32("version");
   if (version != kVersion)
     throw Error(where + ": unsupported cross-feature file version " + std::to_string(version) +
-                " (this build reads version " + std::to_string(kVersion) + ")");
+                " (this build reads version " + std::to_string(kVersion) +
+                "; files of older versions were made with another text analysis: retrain the ranker)");
   Stored s;
   s.n_docs = r.u64("corpus size");
   s.fingerprint = r.u64("corpus fingerprint");
@@ -267,6 +272,11 @@ CrossFeatures::Stored CrossFeatures::parse(const std::string& data, const std::s
   s.options.bm25.min_normlen = r.f64("option min_normlen");
   s.options.ctr_prior = r.f64("option ctr_prior");
   s.options.bm25.stemmer = r.str("option stemmer");
+  const std::uint32_t n_ngrams = r.u32("option cjk_ngrams");
+  if (n_ngrams > 4) throw Error(where + ": option cjk_ngrams: " + std::to_string(n_ngrams) + " lengths (at most 4)");
+  s.options.bm25.cjk_ngrams.clear();
+  for (std::uint32_t i = 0; i < n_ngrams; ++i)
+    s.options.bm25.cjk_ngrams.push_back(static_cast<int>(std::min<std::uint32_t>(r.u32("option cjk_ngrams"), 1000)));
   s.total_impressions = r.u64("impression total");
   s.total_clicks = r.u64("click total");
   s.terms = read_table(r, where, "term table");

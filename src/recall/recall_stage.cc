@@ -20,7 +20,7 @@ namespace {
 class RecallStage final : public Stage {
  public:
   RecallStage(const json& cfg, const Index& index, const std::string& where) {
-    detail::check_keys(cfg, {"name", "type", "channels", "keep"}, where);
+    detail::check_keys(cfg, {"name", "type", "channels", "keep", "fill_channel_scores"}, where);
     if (!cfg.contains("channels") || !cfg["channels"].is_array() || cfg["channels"].empty())
       throw Error(where + ": field 'channels': expected a non-empty list of {\"type\", \"quota\"}");
     auto names = index.channel_names();
@@ -46,6 +46,11 @@ class RecallStage final : public Stage {
       channels_.push_back({ch, quota, bit});
     }
     keep_ = detail::get_size(cfg, "keep", where, 0);
+    if (cfg.contains("fill_channel_scores")) {
+      if (!cfg["fill_channel_scores"].is_boolean())
+        throw Error(where + ": field 'fill_channel_scores': expected true or false");
+      fill_ = cfg["fill_channel_scores"].get<bool>();
+    }
   }
 
   StageRole role() const override { return StageRole::kRecall; }
@@ -90,9 +95,34 @@ class RecallStage final : public Stage {
     std::size_t keep = keep_;
     if (ctx.overrides.contains("keep")) keep = detail::get_size(ctx.overrides, "keep", "request: overrides", keep);
     if (keep > 0 && out.size() > keep) out.resize(keep);
+    if (fill_ && lists.size() > 1) fill_channel_scores(ctx.request.query, out);
   }
 
  private:
+  // Gives every candidate the score of each channel that can score given
+  // docs (BM25 can; ANN cannot), whichever channel found it, so that the
+  // pre-rank fusion judges a doc that only ANN found by its BM25 too rather
+  // than by a missing score. The channel bits keep saying who found a doc.
+  void fill_channel_scores(const std::string& query, std::vector<Candidate>& out) const {
+    for (const auto& src : channels_) {
+      std::vector<std::uint32_t> rows;
+      std::vector<std::size_t> at;
+      for (std::size_t j = 0; j < out.size(); ++j)
+        if (!(out[j].channels & (1u << src.bit))) {
+          rows.push_back(out[j].row);
+          at.push_back(j);
+        }
+      if (rows.empty()) continue;
+      const std::vector<double> scores = src.channel->score_rows(query, rows);
+      if (scores.size() != rows.size()) continue;  // this channel cannot score given docs
+      for (std::size_t k = 0; k < rows.size(); ++k) {
+        Candidate& c = out[at[k]];
+        if (c.n_channel_scores < Candidate::kMaxChannelScores)
+          c.channel_scores[c.n_channel_scores++] = {src.bit, static_cast<float>(scores[k])};
+      }
+    }
+  }
+
   struct Source {
     const RecallChannel* channel;
     std::size_t quota;
@@ -101,6 +131,7 @@ class RecallStage final : public Stage {
   std::vector<Source> channels_;
   std::vector<std::unique_ptr<RecallChannel>> owned_;  // channels built from the index by a factory
   std::size_t keep_ = 0;  // 0: keep everything the channels return
+  bool fill_ = true;      // fill_channel_scores
 };
 
 }  // namespace

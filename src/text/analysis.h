@@ -1,11 +1,9 @@
-// Text analysis shared by every lexical component: the stemmer factory, the
-// word splitter of the cross features, and the BM25 formula with the
-// channel's parameters. The BM25 recall channel indexes and parses with
-// Xapian (its TermGenerator and QueryParser, configured from the same
-// stemmer); the cross features split words themselves and score with the
-// same formula and defaults (Bm25Options), so that on plain words both give
-// the same BM25 (tests/text/analysis_test.cc). The Chinese-ready analyser
-// that will serve both at once lives here too when it comes.
+// The stemmer factory and the BM25 formula with the channel's parameters.
+// The BM25 recall channel indexes and searches with Xapian over the terms of
+// text::Analyzer (text/analyzer.h); the cross features analyse with the same
+// Analyzer and score with the same formula and defaults (Bm25Options), so
+// that both give the same BM25 for the same field and query
+// (tests/text/analysis_test.cc).
 #pragma once
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <xapian.h>
 
 #include "funnel/recall.h"
+#include "text/analyzer.h"
 
 namespace funnel::text {
 
@@ -23,23 +22,9 @@ namespace funnel::text {
 // Throws funnel::Error naming `where` and the option for an unknown language.
 Xapian::Stem make_stemmer(const std::string& language, const std::string& where);
 
-// Calls fn(word) for every word of `text`: maximal runs of ASCII letters and
-// digits and of bytes >= 0x80 (so non-Latin text stays whole), ASCII letters
-// lower-cased. `word` is reused between calls.
-template <class Fn>
-void for_each_word(std::string_view text, Fn&& fn) {
-  std::string word;
-  for (unsigned char c : text) {
-    const bool word_byte = c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (word_byte) {
-      word.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c));
-    } else if (!word.empty()) {
-      fn(word);
-      word.clear();
-    }
-  }
-  if (!word.empty()) fn(word);
-}
+// The analyser options of a BM25 configuration (its stemmer and CJK
+// n-grams): the channel and the cross features analyse with these.
+inline AnalyzerOptions analyzer_options(const Bm25Options& o) { return {o.stemmer, o.cjk_ngrams}; }
 
 // The BM25 of Xapian's BM25Weight (the recall channel's), for one term:
 //   idf(df) * (k1 + 1) tf / (k1 (b * normlen + 1 - b) + tf),

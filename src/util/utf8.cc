@@ -28,4 +28,11 @@ std::size_t find_invalid_utf8(std::string_view s) {
   return kValidUtf8;
 }
 
+std::string quote_for_error(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return "'" + std::string(s) + "'";
+  std::size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // not inside a character
+  return "'" + std::string(s.substr(0, n)) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
+
 }  // namespace funnel::detail

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace funnel::detail {
@@ -12,5 +13,9 @@ inline constexpr std::size_t kValidUtf8 = static_cast<std::size_t>(-1);
 // sequence (overlong forms, surrogates and code points above U+10FFFF are
 // rejected), or kValidUtf8 when all of `s` is valid.
 std::size_t find_invalid_utf8(std::string_view s);
+
+// `s` quoted for an error message: 'text' when at most `max_bytes` long,
+// else its first bytes up to a character boundary, "...' (N bytes)".
+std::string quote_for_error(std::string_view s, std::size_t max_bytes = 80);
 
 }  // namespace funnel::detail

@@ -220,14 +220,15 @@ TEST(CrossFeatures, StemmingFollowsTheOption) {
   EXPECT_EQ(none.prepare("Videos").terms, std::vector<std::string>{"videos"});
 }
 
-TEST(CrossFeatures, SplitsOnAsciiNonAlphanumericsOnly) {
+TEST(CrossFeatures, AnalyseWithTheOneAnalyser) {
   CrossFeatureOptions o;
   o.bm25.stemmer = "none";
   const CrossFeatures cf = CrossFeatures::build(corpus4(), {}, o);
-  const auto p = cf.prepare("  C++ naïve-Bayes_x2 ÉTÉ!!");
-  // Bytes >= 0x80 are word bytes and are not case-folded.
-  EXPECT_EQ(p.terms, (std::vector<std::string>{"c", "naïve", "bayes", "x2", "ÉtÉ"}));
-  EXPECT_EQ(p.normalised, "c naïve bayes x2 ÉtÉ");
+  // text::Analyzer's terms: folded, NFKC, '_' inside words, CJK n-grams.
+  const auto p = cf.prepare("  C++ naïve-Bayes_x2 ÉTÉ!! 转氨酶５３");
+  EXPECT_EQ(p.terms, (std::vector<std::string>{"c", "naïve", "bayes_x2", "été", "转", "转氨", "氨", "氨酶", "酶", "53"}));
+  EXPECT_EQ(p.normalised, "c naïve bayes_x2 été 转 转氨 氨 氨酶 酶 53");
+  EXPECT_TRUE(test::contains(test::error_of([&] { cf.prepare("bad \xFF"); }), "invalid UTF-8 at byte 5"));
 }
 
 TEST(CrossFeatures, UnknownQueryWordsCountInDenominators) {
@@ -404,9 +405,13 @@ TEST(CrossFeatures, LoadRejectsDamagedFilesAndOtherCorpora) {
   test::write_file(bad, edited);
   expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "magic");
   edited = bytes;
-  edited[5] = 3;  // version 3
+  edited[5] = 2;  // version 2: the analysis before text::Analyzer
   test::write_file(bad, edited);
-  expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "version 3");
+  expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "version 2");
+  expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "retrain the ranker");
+  edited[5] = 4;  // a version from the future
+  test::write_file(bad, edited);
+  expect_error_naming([&] { CrossFeatures::load(bad, c); }, bad.string(), "version 4");
   // Every single-byte edit after the version is caught (structure or checksum).
   for (std::size_t i = 9; i < bytes.size(); ++i) {
     edited = bytes;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <xapian.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "funnel/error.h"
@@ -97,31 +98,21 @@ void check_collection(const std::string& name, const Figures& reference) {
     for (auto& item : pipeline.run(req).items) ids.push_back(item.doc_id);
     return ids;
   });
-  // The same index searched with Xapian's query syntax on, as the stock run
-  // parses queries: this must equal stock Xapian exactly.
-  Bm25Options syntax = o.bm25;
-  syntax.query_syntax = true;
-  auto channel = open_bm25_channel(tmp.path() / "index" / "bm25", syntax);
-  auto index = Index::open(tmp.path() / "index");
-  Figures same = score(ds.queries, qrels, [&](const std::string& text) {
-    std::vector<std::string> ids;
-    for (auto& h : channel->search(text, 1000)) ids.push_back(index->doc_id(h.row));
-    return ids;
-  });
   Figures stock = stock_xapian(ds, qrels, tmp.path() / "stock");
-  std::printf("  %s: funnel nDCG@10 %.4f MAP %.4f R@100 %.4f R@1000 %.4f | with query syntax %.4f | stock %.4f\n",
-              name.c_str(), ours.ndcg10, ours.map, ours.recall100, ours.recall1000, same.ndcg10, stock.ndcg10);
-  EXPECT_NEAR(same.ndcg10, stock.ndcg10, 1e-12);
-  EXPECT_NEAR(same.map, stock.map, 1e-12);
-  EXPECT_NEAR(same.recall1000, stock.recall1000, 1e-12);
-  // The default pipeline (plain words, no query syntax) gives the stock
-  // run's nDCG@10 too: MED and CISI queries hold no syntax that matters there.
-  EXPECT_NEAR(ours.ndcg10, stock.ndcg10, 1e-9);
-  // And it matches the reference figures.
-  EXPECT_NEAR(ours.ndcg10, reference.ndcg10, 0.01);
-  EXPECT_NEAR(ours.map, reference.map, 0.01);
-  EXPECT_NEAR(ours.recall100, reference.recall100, 0.01);
-  EXPECT_NEAR(ours.recall1000, reference.recall1000, 0.01);
+  std::printf("  %s: funnel nDCG@10 %.4f MAP %.4f R@100 %.4f R@1000 %.4f | stock %.4f %.4f %.4f %.4f\n",
+              name.c_str(), ours.ndcg10, ours.map, ours.recall100, ours.recall1000, stock.ndcg10, stock.map,
+              stock.recall100, stock.recall1000);
+  // funnel's analyser (one stemmed term per word, NFKC and case folding) is
+  // not Xapian's TermGenerator + QueryParser (unstemmed and stemmed terms,
+  // no normalisation), but on English text it must rank as well: the same
+  // nDCG@10 within 0.005, and MAP and Recall@1000 no worse by more than that.
+  EXPECT_NEAR(ours.ndcg10, stock.ndcg10, 0.005);
+  EXPECT_GT(ours.map, stock.map - 0.005);
+  EXPECT_GT(ours.recall1000, stock.recall1000 - 0.005);
+  // The stock run is the reference run of the shared data's README.
+  EXPECT_NEAR(stock.ndcg10, reference.ndcg10, 1e-4);
+  EXPECT_NEAR(stock.map, reference.map, 1e-4);
+  EXPECT_NEAR(stock.recall1000, reference.recall1000, 1e-4);
 }
 
 TEST(Bm25Beir, MedMatchesStockXapianAndReference) {
@@ -173,15 +164,79 @@ TEST(Bm25Cjk, ChineseTitlesAreFoundByChineseQueries) {
   EXPECT_EQ(hits[0], "c4");
 }
 
-TEST(Bm25Cjk, WithoutNgramsChineseSubstringsAreMissed) {
-  // The control: with CJK n-grams off, the run of characters is one term.
+TEST(Bm25Cjk, NgramLengthsAreAnOption) {
+  // Bigrams only: a two-character query matches, a lone character is its own
+  // term and matches no doc (whose runs were cut into bigrams).
   Corpus c = small_corpus({{"c1", "小猪佩奇第一集", ""}, {"c2", "红烧肉的做法", ""}});
   test::TempDir tmp;
   IndexOptions o;
-  o.bm25.cjk_ngram = false;
+  o.bm25.cjk_ngrams = {2};
   build_index(c, tmp.path() / "i", o);
   auto index = Index::open(tmp.path() / "i");
-  EXPECT_TRUE(index->channel("bm25")->search("佩奇", 10).empty());
+  EXPECT_EQ(ids(*index, index->channel("bm25")->search("佩奇", 10)), std::vector<std::string>{"c1"});
+  EXPECT_TRUE(index->channel("bm25")->search("佩", 10).empty());
+  // The index remembers its analysis: a channel asking for other n-grams is refused.
+  Bm25Options other;
+  EXPECT_TRUE(test::contains(test::error_of([&] { open_bm25_channel(tmp.path() / "i" / "bm25", other); }),
+                             "rebuild the index"));
+}
+
+TEST(Bm25Cjk, TwoRunsFollowedByDigitsNoLongerCrash) {
+  // This query killed `funnel search` with an uncaught
+  // Xapian::QueryParserError when the query went through Xapian's parser.
+  Corpus c = small_corpus({{"a", "谷丙转氨酶53 谷草转氨酶29 偏高怎么办", ""}, {"b", "转氨酶正常值", ""}, {"c", "other", ""}});
+  test::TempDir tmp;
+  build_index(c, tmp.path() / "i", IndexOptions{});
+  Pipeline pipeline(Index::open(tmp.path() / "i"), default_cascade(10, 10));
+  Request req;
+  req.query = "谷丙转氨酶53 谷草转氨酶29";
+  req.k = 10;
+  const Response r = pipeline.run(req);
+  ASSERT_EQ(r.items.size(), 2u);
+  EXPECT_EQ(r.items[0].doc_id, "a");
+}
+
+TEST(Bm25Channel, ScoresGivenRowsAsSearchDoes) {
+  Corpus c = small_corpus({{"a", "guitar lesson", "learn guitar chords"}, {"b", "piano lesson", "scales"},
+                           {"c", "cooking", "pasta"}, {"d", "guitar", "amp"}});
+  test::TempDir tmp;
+  build_index(c, tmp.path() / "i", IndexOptions{});
+  auto index = Index::open(tmp.path() / "i");
+  const RecallChannel* bm25 = index->channel("bm25");
+  const auto hits = bm25->search("guitar lesson", 10);
+  ASSERT_EQ(hits.size(), 3u);
+  // Rows in another order, one that does not match (c = row 2): 0 for it,
+  // and exactly search()'s weight for the others.
+  const std::vector<std::uint32_t> rows = {3, 2, 0, 1};
+  const auto scores = bm25->score_rows("guitar lesson", rows);
+  ASSERT_EQ(scores.size(), rows.size());
+  EXPECT_EQ(scores[1], 0.0);
+  for (const auto& h : hits) {
+    const auto at = std::find(rows.begin(), rows.end(), h.row) - rows.begin();
+    EXPECT_EQ(scores[static_cast<std::size_t>(at)], h.score) << "row " << h.row;
+  }
+  EXPECT_TRUE(test::contains(test::error_of([&] { bm25->score_rows("guitar", {9}); }), "row 9 is out of range"));
+  EXPECT_TRUE(bm25->score_rows("guitar", {}).empty());
+}
+
+TEST(Bm25Channel, PhraseBoostLiftsDocsHoldingThePhrase) {
+  // Both docs hold both words once in a title of equal length; only "b" holds
+  // them in the query's order and next to each other.
+  Corpus c = small_corpus({{"a", "lesson for a guitar", ""}, {"b", "a guitar lesson for", ""}});
+  test::TempDir tmp;
+  IndexOptions o;
+  build_index(c, tmp.path() / "i", o);
+  auto index = Index::open(tmp.path() / "i");
+  const auto plain = index->channel("bm25")->search("guitar lesson", 2);
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(plain[0].score, plain[1].score);  // BM25 alone cannot tell them apart
+  Bm25Options boosted;
+  boosted.phrase_boost = 1;
+  auto channel = open_bm25_channel(tmp.path() / "i" / "bm25", boosted);
+  const auto hits = channel->search("guitar lesson", 2);
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(index->doc_id(hits[0].row), "b");
+  EXPECT_GT(hits[0].score, hits[1].score);
 }
 
 TEST(Bm25Options, FieldWeightsChangeTheOrder) {
@@ -209,7 +264,17 @@ TEST(Bm25Options, JsonValidation) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cfg.json: unknown field 'k_1'"), std::string::npos);
   }
-  Bm25Options o = bm25_options_from_json({{"k1", 1.2}, {"b", 0.75}, {"stemmer", "none"}}, "cfg");
+  EXPECT_TRUE(test::contains(test::error_of([] { bm25_options_from_json({{"cjk_ngrams", {2, 1}}}, "cfg"); }),
+                             "cfg: field 'cjk_ngrams': lengths must be ascending and distinct"));
+  EXPECT_TRUE(test::contains(test::error_of([] { bm25_options_from_json({{"cjk_ngrams", {5}}}, "cfg"); }),
+                             "lengths must lie in 1..4"));
+  EXPECT_TRUE(test::contains(test::error_of([] { bm25_options_from_json({{"cjk_ngram", true}}, "cfg"); }),
+                             "cfg: field 'cjk_ngram' is from an older funnel"));
+  Bm25Options o = bm25_options_from_json(
+      {{"k1", 1.2}, {"b", 0.75}, {"stemmer", "none"}, {"cjk_ngrams", {1, 2, 3}}, {"phrase_boost", 0.5}}, "cfg");
+  EXPECT_EQ(o.cjk_ngrams, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(bm25_options_from_json(bm25_options_to_json(o), "rt").cjk_ngrams, o.cjk_ngrams);
+  EXPECT_EQ(bm25_options_from_json(bm25_options_to_json(o), "rt").phrase_boost, 0.5);
   EXPECT_DOUBLE_EQ(o.k1, 1.2);
   EXPECT_DOUBLE_EQ(o.b, 0.75);
   EXPECT_EQ(o.stemmer, "none");

@@ -120,6 +120,65 @@ TEST_F(RecallStageTest, ConfigErrorsNameTheChannel) {
   EXPECT_TRUE(test::contains(msg, "unknown field 'weight'")) << msg;
 }
 
+// A stage that records, per candidate row, the bm25 score the fusion of a
+// later stage would read (absent: no entry).
+class ProbeStage final : public Stage {
+ public:
+  explicit ProbeStage(std::map<std::uint32_t, float>* seen) : seen_(seen) {}
+  void run(const StageContext&, std::vector<Candidate>& cands) const override {
+    for (const auto& c : cands) {
+      float s = 0;
+      if (c.channel_score(channel_bit("bm25"), s)) (*seen_)[c.row] = s;
+    }
+  }
+
+ private:
+  std::map<std::uint32_t, float>* seen_;
+};
+
+TEST_F(RecallStageTest, EveryCandidateGetsItsBm25WhicheverChannelFoundIt) {
+  static std::map<std::uint32_t, float> seen;
+  register_stage_type("bm25-probe", [](const json&, const Index&, const std::string&) -> std::unique_ptr<Stage> {
+    return std::make_unique<ProbeStage>(&seen);
+  });
+  auto run_probe = [&](bool fill) {
+    seen.clear();
+    json recall = {{"name", "recall"},
+                   {"type", "recall"},
+                   {"channels", {{{"type", "bm25"}, {"quota", 2}}, {{"type", "first"}, {"quota", 4}}}}};
+    if (!fill) recall["fill_channel_scores"] = false;
+    Pipeline p(index_, json{{"stages", {recall, {{"name", "probe"}, {"type", "bm25-probe"}}}}});
+    Request r;
+    r.query = "doc 5";
+    r.k = 100;
+    return p.run(r);
+  };
+  // BM25's own scores of every doc for this query.
+  std::map<std::uint32_t, float> truth;
+  for (const auto& h : index_->channel("bm25")->search("doc 5", 100)) truth[h.row] = static_cast<float>(h.score);
+  ASSERT_EQ(truth.size(), 10u);
+
+  const Response r = run_probe(true);
+  ASSERT_EQ(r.items.size(), 6u);  // BM25's top 2 (d5 first) and first's 1..4
+  std::size_t only_first = 0;
+  for (const auto& item : r.items) {
+    ASSERT_TRUE(seen.count(item.row)) << "row " << item.row << " has no bm25 score";
+    EXPECT_EQ(seen[item.row], truth[item.row]) << "row " << item.row;
+    if (item.channels == std::vector<std::string>{"first"}) ++only_first;  // bits still say who found it
+  }
+  EXPECT_GE(only_first, 3u);
+  EXPECT_GT(seen[5], seen[1]);  // d5 holds both query words
+
+  run_probe(false);  // the option off: docs BM25 did not find have no score
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(test::contains(test::error_of([&] {
+                               Pipeline(index_, json{{"stages", {{{"type", "recall"},
+                                                                  {"channels", {{{"type", "bm25"}}}},
+                                                                  {"fill_channel_scores", 1}}}}});
+                             }),
+                             "field 'fill_channel_scores': expected true or false"));
+}
+
 TEST(ChannelBits, OneBitPerNameForTheProcess) {
   const std::uint32_t a = channel_bit("bits-test-a"), b = channel_bit("bits-test-b");
   EXPECT_NE(a, b);

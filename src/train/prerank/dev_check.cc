@@ -59,8 +59,9 @@ void PrerankTrainer::build_cascade_dev(const Qrels& dev) {
 // best BM25 weight w on a grid with its fused_recall. With dot and
 // soft_attention it also replays hybrid recall: BM25's list plus the
 // student's own exact top `depth` over the corpus (what the ANN channel
-// approximates), docs found only by the student having no BM25 score, as
-// at serving time; its weight is fitted apart (hybrid_*).
+// approximates), docs found only by the student scored by BM25 from the
+// index, as the recall stage does at serving time; its weight is fitted
+// apart (hybrid_*).
 void PrerankTrainer::evaluate_cascade(EpochLog& e) {
   torch::NoGradGuard no_grad;
   model_->eval();
@@ -85,7 +86,7 @@ void PrerankTrainer::evaluate_cascade(EpochLog& e) {
   auto queries = model_->encode_queries(nn::make_token_batch(queries_, cascade_.query, &queries_bow_));
   // Per query: the student's and BM25's scores of BM25's candidates, and of
   // the hybrid list (BM25's plus the student's own top; those only the
-  // student found have no BM25 score, as at serving time).
+  // student found get their BM25 from the index, as at serving time).
   std::vector<CheckList> lists(cascade_.query.size()), hybrid_lists;
   if (hybrid) hybrid_lists.resize(cascade_.query.size());
   for (std::size_t i = 0; i < cascade_.query.size(); ++i) {
@@ -106,13 +107,18 @@ void PrerankTrainer::evaluate_cascade(EpochLog& e) {
     auto full = model_->score_matrix(q, docs).reshape({-1});
     auto top = full.topk(static_cast<std::int64_t>(std::min<std::size_t>(o_.cascade_depth, all.size())));
     auto tv = std::get<0>(top).contiguous(), ti = std::get<1>(top).contiguous();
+    std::vector<std::uint32_t> extra;
     for (std::int64_t j = 0; j < ti.numel(); ++j) {
       const auto row = all[static_cast<std::size_t>(ti.data_ptr<std::int64_t>()[j])];
       if (!seen.insert(row).second) continue;
-      h.rows.push_back(row);
+      extra.push_back(row);
       h.own.push_back(tv.data_ptr<float>()[j]);
-      h.recall.push_back(0.0f);
     }
+    // As the recall stage does at serving time: docs only the student found
+    // get their BM25 score from the index (0 where the query does not match).
+    const std::vector<double> extra_bm25 = bm25().score_rows(ds_.queries[cascade_.query[i]].text, extra);
+    h.rows.insert(h.rows.end(), extra.begin(), extra.end());
+    for (double x : extra_bm25) h.recall.push_back(static_cast<float>(x));
   }
   model_->train();
   e.cascade_recall = recall_at_keep(lists, 0, o_.cascade_keep);

@@ -87,8 +87,9 @@ class PrerankTrainer {
   // best BM25 weight w on a grid with its fused_recall. With dot and
   // soft_attention it also replays hybrid recall: BM25's list plus the
   // student's own exact top `depth` over the corpus (what the ANN channel
-  // approximates), docs found only by the student having no BM25 score, as
-  // at serving time; its weight is fitted apart (hybrid_*).
+  // approximates), docs found only by the student scored by BM25 from the
+  // index, as the recall stage does at serving time; its weight is fitted
+  // apart (hybrid_*).
   void evaluate_cascade(EpochLog& e);
 
   EpochLog evaluate_all();

@@ -178,6 +178,14 @@ CvSetup prepare(const CvOptions& o, const std::function<void(const std::string&)
   for (auto& [q, j] : s.judged)
     if (by_id.count(q) && std::any_of(j.begin(), j.end(), [](const auto& kv) { return kv.second > 0; })) s.ids.push_back(q);
   std::sort(s.ids.begin(), s.ids.end());
+  if (o.max_queries > 0 && s.ids.size() > o.max_queries) {
+    const std::size_t all = s.ids.size();
+    std::vector<std::string> sample;
+    for (std::size_t i = 0; i < o.max_queries; ++i) sample.push_back(s.ids[i * all / o.max_queries]);
+    log("a fixed sample of " + std::to_string(sample.size()) + " of the " + std::to_string(all) +
+        " judged queries (evenly spaced by id, --max-queries)");
+    s.ids = std::move(sample);
+  }
   if (s.ids.size() < static_cast<std::size_t>(o.folds))
     throw Error(o.data + ": " + std::to_string(s.ids.size()) + " judged queries, fewer than --folds " +
                 std::to_string(o.folds));
@@ -358,7 +366,7 @@ std::pair<json, std::string> write_report(const CvOptions& o, const CvSetup& s, 
     return json{{"ndcg@10", m}, {"sd", sd}, {"per_fold", v}};
   };
   const json res = {{"cv",
-                     {{"folds", o.folds}, {"queries", s.ids.size()}, {"seed", o.seed}, {"cascade", stat(cascade)},
+                     {{"folds", o.folds}, {"queries", s.ids.size()}, {"max_queries", o.max_queries}, {"seed", o.seed}, {"cascade", stat(cascade)},
                       {"prerank", stat(prerank)}, {"bm25", stat(bm25)}, {"fold_details", folds},
                       {"pseudo_queries", s.pseudo.size()}, {"ranker", ranker},
                       {"cascade_config", "BM25 top " + std::to_string(o.depth) + " -> pre-rank keeps " +

@@ -21,6 +21,10 @@ struct CvOptions {
   // ranker trained on the others), then a ranker is trained on all of them.
   // 0 or 1: chosen on one dev split (a fifth of the training queries).
   int inner_folds = 4;
+  // At most this many judged queries take part (0: all): evenly spaced in
+  // query-id order, the same sample for every seed; for collections whose
+  // judged queries do not all fit the time (qbqtc: 17,094).
+  std::size_t max_queries = 0;
   bool force = false, json = false, verbose = false, keep_models = false;
   train::PrerankTrainOptions prerank;    // seed and cascade depth/keep are set per fold
   train::RankTrainOptions rank;          // seed is set per fold

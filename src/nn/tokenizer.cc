@@ -6,8 +6,13 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "funnel/error.h"
 
@@ -59,15 +64,38 @@ const Shim& shim() {
 
 }  // namespace
 
+namespace {
+
+// Calls fn(character) for each UTF-8 code point of `s` (continuation bytes
+// belong to the character before them).
+template <class Fn>
+void for_each_char(const std::string& s, Fn&& fn) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t j = i + 1;
+    while (j < s.size() && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80) ++j;
+    fn(std::string_view(s).substr(i, j - i));
+    i = j;
+  }
+}
+
+}  // namespace
+
 void Tokenizer::train(const std::vector<std::string>& sentences, const fs::path& prefix, int vocab_size,
                       std::uint64_t seed) {
   // sentencepiece reads its input from a file; write one next to the output.
   fs::path input = prefix;
   input += ".train.txt";
   {
+    const auto kept = kept_characters(sentences, vocab_size);
+    const std::unordered_set<std::string> keep(kept.begin(), kept.end());
     std::ofstream out(input);
-    for (const auto& s : sentences)
-      if (!s.empty()) out << s << '\n';
+    std::string line;
+    for (const auto& s : sentences) {
+      // Characters outside the kept set become spaces: they get no piece.
+      line.clear();
+      for_each_char(s, [&](std::string_view c) { line += c == " " || keep.count(std::string(c)) ? c : " "; });
+      if (line.find_first_not_of(' ') != std::string::npos) out << line << '\n';
+    }
     if (!out) throw Error(input.string() + ": cannot write tokenizer training text");
   }
   // All sentences are used in file order (no sampling), so training is
@@ -87,6 +115,32 @@ void Tokenizer::train(const std::vector<std::string>& sentences, const fs::path&
   std::error_code ec;
   fs::remove(input, ec);
   if (rc != 0) throw Error(prefix.string() + ": tokenizer training failed: " + err);
+}
+
+std::vector<std::string> Tokenizer::kept_characters(const std::vector<std::string>& sentences, int vocab_size,
+                                                    double* share) {
+  std::unordered_map<std::string, std::uint64_t> count;
+  std::uint64_t total = 0;
+  for (const auto& s : sentences)
+    for_each_char(s, [&](std::string_view c) {
+      if (c == " ") return;
+      ++count[std::string(c)];
+      ++total;
+    });
+  std::vector<std::pair<std::string, std::uint64_t>> chars(count.begin(), count.end());
+  std::sort(chars.begin(), chars.end(),
+            [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  const std::size_t budget = static_cast<std::size_t>(std::max(vocab_size, 2)) / 2;
+  if (chars.size() > budget) chars.resize(budget);
+  std::uint64_t kept = 0;
+  std::vector<std::string> out;
+  out.reserve(chars.size());
+  for (auto& [c, n] : chars) {
+    kept += n;
+    out.push_back(std::move(c));
+  }
+  if (share) *share = total == 0 ? 1.0 : static_cast<double>(kept) / static_cast<double>(total);
+  return out;
 }
 
 Tokenizer::Tokenizer(const fs::path& model_file) {

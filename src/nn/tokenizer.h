@@ -17,7 +17,8 @@ namespace funnel::nn {
 
 class Tokenizer {
  public:
-  // Trains on `sentences` and writes PREFIX.model / PREFIX.vocab.
+  // Trains on `sentences` and writes PREFIX.model / PREFIX.vocab; only the
+  // kept_characters(sentences, vocab_size) get pieces.
   // Throws funnel::Error.
   static void train(const std::vector<std::string>& sentences, const std::filesystem::path& prefix,
                     int vocab_size, std::uint64_t seed);
@@ -31,6 +32,19 @@ class Tokenizer {
   // max_len 0); every id is >= 0 and < vocab_size().
   std::vector<std::int64_t> encode(const std::string& text, std::size_t max_len) const;
   int vocab_size() const;
+
+  // The characters (UTF-8 code points, spaces aside) the vocabulary keeps:
+  // all of them when the text has at most vocab_size / 2 distinct ones
+  // (English, accented Latin); otherwise the vocab_size / 2 most frequent
+  // (ties: the smaller code point first), so that single characters never
+  // take more than half the vocabulary. train() leaves the others out of its
+  // training text; they encode to <unk>. Chinese, with thousands of distinct
+  // characters, thus fits a small vocabulary instead of failing to train
+  // (sentencepiece needs every character of its coverage, at least 98%, to
+  // have a piece). `share`, if given, receives the share of character
+  // occurrences kept.
+  static std::vector<std::string> kept_characters(const std::vector<std::string>& sentences, int vocab_size,
+                                                  double* share = nullptr);
   static constexpr std::int64_t kPad = 0;  // sentencepiece's <unk> id, reused as padding
   static constexpr std::int64_t kCls = 1;  // <s>
 

@@ -20,6 +20,9 @@ void add_cv(CLI::App& parent) {
   cmd->add_option("--out", o->out, "Output folder (one subfolder per fold)")->required();
   cmd->add_option("--folds", o->folds, "Folds K")->capture_default_str()->check(CLI::Range(2, 100));
   cmd->add_option("--seed", o->seed, "Seed of the fold split and the training")->capture_default_str();
+  cmd->add_option("--max-queries", o->max_queries,
+                  "At most this many judged queries, evenly spaced by id, the same for every seed (0: all)")
+      ->capture_default_str();
   cmd->add_option("--rank-steps", o->rank.steps_per_epoch, "Ranker steps per epoch")->capture_default_str();
   cmd->add_option("--prerank-steps", o->prerank.steps_per_epoch, "Pre-ranker steps per epoch")->capture_default_str();
   cmd->add_flag("--no-pseudo-queries", [o](std::int64_t) { o->pseudo_queries = false; },

@@ -2,6 +2,7 @@
 
 #include "funnel/error.h"
 #include "nn/doc_text.h"
+#include "train/common/log.h"
 
 namespace funnel::train {
 namespace fs = std::filesystem;
@@ -31,6 +32,11 @@ EncoderStart start_encoder(const fs::path& dir, nn::EncoderConfig& enc, const st
     for (const auto& d : corpus.docs) text.push_back(nn::doc_text(d));
     text.insert(text.end(), queries.begin(), queries.end());
     log("fit: training the tokenizer (vocab " + std::to_string(enc.vocab_size) + ")");
+    double share = 1;
+    const std::size_t kept = nn::Tokenizer::kept_characters(text, enc.vocab_size, &share).size();
+    if (share < 1)
+      log("fit: the text has more distinct characters than the vocabulary can hold; the tokenizer keeps the " +
+          std::to_string(kept) + " most frequent (" + fmt("%.1f", 100 * share) + "% of the text) and the rest become <unk>: a larger preset keeps more (docs/text.md)");
     nn::Tokenizer::train(text, dir / "tokenizer", enc.vocab_size, seed);
   }
   s.tokenizer = std::make_unique<nn::Tokenizer>(tokenizer);

@@ -94,7 +94,8 @@ TEST_F(CliTest, ShippedConfigsRunOnAnIndexWithModels) {
                              "bm25-100.json", false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(json::parse(r.output)["stages"][1]["name"], "truncate");
-  for (const char* c : {"prerank-100.json", "demo-cascade.json", "demo-full.json", "bm25-ann-2000.json"}) {
+  for (const char* c : {"prerank-100.json", "demo-cascade.json", "demo-full.json", "bm25-ann-2000.json",
+                        "bm25-100-ann-prerank.json", "bm25-100-ann-prerank-nofill.json"}) {
     r = test::run_cli("search --index " + index() + " --k 3 --json --config " + configs + c + " 'cat video'", false);
     ASSERT_EQ(r.exit_code, 0) << c << ": " << r.output;
     EXPECT_FALSE(json::parse(r.output)["items"].empty()) << c;
@@ -119,8 +120,9 @@ TEST_F(CliTest, EverySubcommandHasHelpNamingItsOptions) {
       {"search", {"--index", "--config", "--json", "--k"}},
       {"eval", {"--index", "--data", "--split", "--run", "--report", "--json", "funnel experiment"}},
       {"fit", {"--stage", "--matcher", "--ranker-scores", "--task-weights", "--mask-rate", "--child-tuning"}},
-      {"experiment", {"cv", "ablation"}},
-      {"experiment cv", {"--folds", "--inner", "--seed", "--text", "--force"}},
+      {"experiment", {"cv", "ablation", "tokenizer"}},
+      {"experiment cv", {"--folds", "--inner", "--seed", "--text", "--force", "--max-queries"}},
+      {"experiment tokenizer", {"--data", "--out", "--vocab-sizes", "--json"}},
       {"experiment ablation", {"prerank", "distill"}},
       {"experiment ablation prerank", {"--seeds", "--matchers", "--keep", "--depth"}},
       {"experiment ablation distill", {"--rows", "--teacher-epochs", "--eval-queries"}},
@@ -159,6 +161,30 @@ TEST_F(CliTest, UsageErrorsExitTwoAndInputErrorsOneWithTheirMessage) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(test::contains(r.output, "field 'b'")) << r.output;
   EXPECT_FALSE(fs::exists(x));
+}
+
+TEST_F(CliTest, TokenizerExperimentReportsUnknownShares) {
+  const std::string out = (tmp_.path() / "tok").string();
+  auto r = test::run_cli("experiment tokenizer --data " + world() + " --out " + out + " --vocab-sizes 60,400 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json rows = json::parse(r.output.substr(r.output.find('[')));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["vocab_size"], 60);
+  // The world's text has about 50 distinct characters: at vocabulary 60 the
+  // 30 most frequent are kept, and no more pieces are <unk> than the share
+  // of characters left out.
+  for (const auto& row : rows) {
+    EXPECT_LE(row["vocab_trained"].get<int>(), row["vocab_size"].get<int>());
+    EXPECT_GT(row["kept_share"].get<double>(), 0.9);
+    EXPECT_LE(row["unk_share_docs"].get<double>(), 1 - row["kept_share"].get<double>() + 1e-9);
+    EXPECT_GT(row["pieces_per_doc"].get<double>(), 1.0);
+  }
+  EXPECT_LT(rows[0]["kept_share"].get<double>(), 1.0);
+  EXPECT_EQ(rows[1]["kept_share"], 1.0);  // 200 characters fit: nothing is <unk>
+  EXPECT_EQ(rows[1]["unk_share_docs"], 0.0);
+  r = test::run_cli("experiment tokenizer --data " + world() + " --out " + out + " --vocab-sizes 4");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(test::contains(r.output, "--vocab-sizes: each in 8..1000000, got 4")) << r.output;
 }
 
 // The training and experiment commands' argument errors: clear messages, no output left.

@@ -4,7 +4,9 @@
 
 #include "commands.h"
 #include "experiments/ablation.h"
+#include "experiments/bench.h"
 #include "experiments/cv.h"
+#include "experiments/tokenizer_check.h"
 
 namespace funnel::cli {
 
@@ -105,12 +107,29 @@ void add_ablation_distill(CLI::App& parent) {
   });
 }
 
+void add_tokenizer(CLI::App& parent) {
+  auto* cmd = parent.add_subcommand(
+      "tokenizer", "How well the models' tokenizer covers a collection: the <unk> share of doc and query pieces at "
+                   "several vocabulary sizes (choose a preset for text with many distinct characters)");
+  auto o = std::make_shared<experiments::TokenizerCheckOptions>();
+  auto sizes = std::make_shared<std::string>("1000,4000,8000");
+  cmd->add_option("--data", o->data, "Data folder (BEIR layout)")->required();
+  cmd->add_option("--out", o->out, "Folder for the trained tokenizers")->required();
+  cmd->add_option("--vocab-sizes", *sizes, "Vocabulary sizes, comma-separated")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the result as one JSON array");
+  cmd->callback([o, sizes] {
+    o->vocab_sizes = experiments::parse_sizes(*sizes, "--vocab-sizes");
+    experiments::run_tokenizer_check(*o);
+  });
+}
+
 }  // namespace
 
 void add_experiment(CLI::App& app) {
-  auto* cmd = app.add_subcommand("experiment", "Experiments that train and compare many models: cross-validation, ablations");
+  auto* cmd = app.add_subcommand("experiment", "Experiments that train and compare many models: cross-validation, ablations, tokenizer coverage");
   cmd->require_subcommand(1);
   add_cv(*cmd);
+  add_tokenizer(*cmd);
   auto* ablation = cmd->add_subcommand("ablation", "Train variants of the pre-rank student over seeds and compare them");
   ablation->require_subcommand(1);
   add_ablation_prerank(*ablation);

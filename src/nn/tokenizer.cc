@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "funnel/error.h"
+#include "util/utf8.h"
 
 namespace funnel::nn {
 namespace fs = std::filesystem;
@@ -64,22 +65,6 @@ const Shim& shim() {
 
 }  // namespace
 
-namespace {
-
-// Calls fn(character) for each UTF-8 code point of `s` (continuation bytes
-// belong to the character before them).
-template <class Fn>
-void for_each_char(const std::string& s, Fn&& fn) {
-  for (std::size_t i = 0; i < s.size();) {
-    std::size_t j = i + 1;
-    while (j < s.size() && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80) ++j;
-    fn(std::string_view(s).substr(i, j - i));
-    i = j;
-  }
-}
-
-}  // namespace
-
 void Tokenizer::train(const std::vector<std::string>& sentences, const fs::path& prefix, int vocab_size,
                       std::uint64_t seed) {
   // sentencepiece reads its input from a file; write one next to the output.
@@ -93,7 +78,7 @@ void Tokenizer::train(const std::vector<std::string>& sentences, const fs::path&
     for (const auto& s : sentences) {
       // Characters outside the kept set become spaces: they get no piece.
       line.clear();
-      for_each_char(s, [&](std::string_view c) { line += c == " " || keep.count(std::string(c)) ? c : " "; });
+      detail::for_each_code_point(s, [&](std::string_view c) { line += c == " " || keep.count(std::string(c)) ? c : " "; });
       if (line.find_first_not_of(' ') != std::string::npos) out << line << '\n';
     }
     if (!out) throw Error(input.string() + ": cannot write tokenizer training text");
@@ -122,7 +107,7 @@ std::vector<std::string> Tokenizer::kept_characters(const std::vector<std::strin
   std::unordered_map<std::string, std::uint64_t> count;
   std::uint64_t total = 0;
   for (const auto& s : sentences)
-    for_each_char(s, [&](std::string_view c) {
+    detail::for_each_code_point(s, [&](std::string_view c) {
       if (c == " ") return;
       ++count[std::string(c)];
       ++total;

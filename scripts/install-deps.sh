@@ -17,6 +17,7 @@ packages=(
   libsentencepiece-dev # subword tokenizer trained on the corpus
   libfaiss-dev         # ANN recall over the doc embeddings (HNSW, IVF)
   libopenblas-dev      # SGEMM for the esim matcher at serving time
+  libxgboost-dev       # gradient-boosted trees of the learned fusion (C API)
 )
 
 missing=()

@@ -1,7 +1,7 @@
 // An index folder: everything the online cascade reads, built offline by
 // `funnel index`. Layout (docs/formats.md):
 //   INDEX/manifest.json   format version, corpus size, per-part options
-//   INDEX/docs.tsv        one line per corpus row: doc id <TAB> title
+//   INDEX/docs.tsv        one line per corpus row: doc id <TAB> title <TAB> author <TAB> category
 //   INDEX/bm25/           the Xapian BM25 database
 //   INDEX/embeddings/     doc head vectors of the pre-rank model (optional),
 //                         a versioned store (funnel/embedding_store.h)
@@ -75,6 +75,13 @@ class Index {
   std::size_t size() const { return ids_.size(); }
   const std::string& doc_id(std::uint32_t row) const { return ids_.at(row); }
   const std::string& title(std::uint32_t row) const { return titles_.at(row); }
+  // The doc's author and category as small dense ids (0.. number of
+  // distinct values - 1; "" is a value too), for the re-rank rules and the
+  // diversity metrics, and their names.
+  std::uint32_t author_id(std::uint32_t row) const { return author_of_.at(row); }
+  std::uint32_t category_id(std::uint32_t row) const { return category_of_.at(row); }
+  const std::vector<std::string>& author_names() const { return author_names_; }
+  const std::vector<std::string>& category_names() const { return category_names_; }
   const nlohmann::json& manifest() const { return manifest_; }
   const std::filesystem::path& dir() const { return dir_; }
 
@@ -92,6 +99,8 @@ class Index {
   std::filesystem::path dir_;
   nlohmann::json manifest_;
   std::vector<std::string> ids_, titles_;
+  std::vector<std::uint32_t> author_of_, category_of_;
+  std::vector<std::string> author_names_, category_names_;
   std::vector<std::unique_ptr<RecallChannel>> channels_;
   std::shared_ptr<const EmbeddingStore> embeddings_;
   std::string models_dir_;

@@ -44,6 +44,7 @@ struct StageTrace {
   double ms = 0;                 // wall time spent in the stage
   std::vector<std::uint32_t> survivors;  // rows kept, only if Request::trace_survivors
   std::vector<double> survivor_scores;   // the scores the stage gave them (same order), with survivors
+  std::vector<std::string> notes;        // what the stage wants the caller to know (e.g. a rule it could not keep)
 };
 
 struct ResultItem {
@@ -86,6 +87,16 @@ class Pipeline {
   // UTF-8, an override of an unknown stage or field).
   Response run(const Request& request) const;
 
+  // For callers that replay the end of the cascade many times on the same
+  // candidates (`funnel tune`, the fusion experiment): run_prefix() runs the
+  // first `stages` stages and returns the candidates leaving the last of
+  // them (best first, with their marks, scores and pXtr); run_from() runs
+  // stages [from, size()) on such candidates. run_from(r, f, run_prefix(r,
+  // f)) gives run(r)'s items; its trace has an entry for every stage, those
+  // before `from` with their name and type only (in = out = 0, ms = 0).
+  std::vector<Candidate> run_prefix(const Request& request, std::size_t stages) const;
+  Response run_from(const Request& request, std::size_t from, std::vector<Candidate> candidates) const;
+
   const Index& index() const { return *index_; }
   std::shared_ptr<const Index> index_ptr() const { return index_; }
   std::size_t size() const { return steps_.size(); }
@@ -95,6 +106,8 @@ class Pipeline {
   bool stage_scores(std::size_t stage) const;
   // The role stage `stage` declares (Stage::role).
   StageRole stage_role(std::size_t stage) const;
+  // What stage `stage` runs with (Stage::info).
+  nlohmann::json stage_info(std::size_t stage) const;
 
   // The scores stage `stage` (by index) gives `rows` for `query`, one per
   // row in input order, all rows kept (Stage::score): for offline metrics
@@ -102,16 +115,24 @@ class Pipeline {
   // Throws funnel::Error unless the stage scores.
   std::vector<double> score_rows(std::size_t stage, const std::string& query,
                                  const std::vector<std::uint32_t>& rows) const;
+  // The same, returning the scored candidates (score and, for a rank stage,
+  // pXtr) in input order; the request gives query, user and overrides.
+  std::vector<Candidate> score_candidates(std::size_t stage, const Request& request,
+                                          const std::vector<std::uint32_t>& rows) const;
 
  private:
   struct Step;
   std::shared_ptr<const Index> index_;
   std::vector<std::unique_ptr<Step>> steps_;
+  // Runs stages [from, to) on `cands`, appending their traces to `resp`.
+  void run_steps(const Request& request, std::size_t from, std::size_t to, std::vector<Candidate>& cands,
+                 Response& resp) const;
+  Response finish(const Request& request, std::vector<Candidate>& cands, Response resp) const;
 };
 
 // The response as JSON: {"query", "k", "items": [{"rank", "id", "title",
 // "score", "channels", "stages": [{"stage", "score", "rank"}], "pxtr"?}],
-// "trace": [{"name", "type", "in", "out", "ms"}], "total_ms"}
+// "trace": [{"name", "type", "in", "out", "ms", "notes"?}], "total_ms"}
 // (docs/formats.md, "Response"). `request` supplies query and k.
 nlohmann::json response_to_json(const Response& response, const Request& request);
 // The reverse, for clients: checks every field and throws funnel::Error

@@ -30,6 +30,13 @@ struct StageContext {
   const Request& request;
   const nlohmann::json& overrides;  // this stage's slice of Request::overrides ({} if none)
   std::string_view stage = {};      // the stage's name in the cascade, for error messages
+  // Where a stage leaves notes for the request's trace (StageTrace::notes),
+  // e.g. "rule author max 1 per 3: unsatisfiable"; nullptr: not wanted.
+  std::vector<std::string>* notes = nullptr;
+
+  void note(std::string text) const {
+    if (notes) notes->push_back(std::move(text));
+  }
 
   // "request: overrides.STAGE", the place errors about overrides name.
   std::string where() const { return "request: overrides." + std::string(stage); }
@@ -38,7 +45,7 @@ struct StageContext {
 // What a stage is in the funnel, declared by the stage itself, so that
 // callers (the evaluator's order consistency of pre-rank with rank) never
 // need to know stage type names.
-enum class StageRole { kOther, kRecall, kPrerank, kRank };
+enum class StageRole { kOther, kRecall, kPrerank, kRank, kFusion, kRerank };
 
 // One step of the cascade. Implementations are immutable after construction
 // and thread-safe: run() and score() may be called concurrently.
@@ -57,6 +64,9 @@ class Stage {
   virtual bool scores() const { return false; }
   // The stage's place in the funnel (kOther unless it says otherwise).
   virtual StageRole role() const { return StageRole::kOther; }
+  // What the stage is running with, for callers that show or tune it (the
+  // fusion stages: their weights and where they came from); {} by default.
+  virtual nlohmann::json info() const { return nlohmann::json::object(); }
 
   // Scores `candidates` exactly as run() would, without dropping or
   // reordering any: sets each one's `score` (and pXtr where the stage

@@ -265,4 +265,45 @@ struct PretrainResult {
 PretrainResult pretrain_encoder(const std::filesystem::path& data, const std::filesystem::path& out,
                                 const PretrainOptions& options, const LogFn& log);
 
+// ---------------------------------------------------------------------------
+// The learned fusion stage (`funnel fit --stage fusion`, docs/fusion.md)
+//
+// Runs the cascade's rank stage over the logged requests of a split that
+// the ranker did not train on (dev by default) to get each shown item's
+// score and pXtr, then fits:
+//  - gbdt: XGBoost trees, label = click, sample weight of a click = 1 +
+//    sum_o objective_weights[o] * outcome_o over the engagement objectives
+//    (watch fraction, like, share, follow): trees whose odds rank by
+//    expected weighted engagement (weighted logistic regression);
+//  - ltr: a linear combination trained pairwise within each request, one
+//    pairwise logistic loss per objective weighted by objective_weights.
+// Inputs: the rank stage's score and pXtr, one flag per doc category, the
+// query length (fusion_inputs.h). 20% of the requests (by id hash) are held
+// out for early stopping and the reported click GAUC.
+
+struct FusionTrainOptions {
+  std::string method = "gbdt";  // gbdt | ltr
+  std::string split = "dev";    // logged requests of this split's queries
+  std::map<std::string, double> objective_weights = {
+      {"click", 1.0}, {"watch", 1.0}, {"like", 1.0}, {"share", 1.0}, {"follow", 1.0}};
+  int rounds = 300, max_depth = 4;  // gbdt
+  double eta = 0.1;                 // gbdt
+  std::size_t max_requests = 0;     // 0: every logged request of the split
+  std::uint64_t seed = 1;
+};
+
+struct FusionTrainResult {
+  std::filesystem::path file;  // the model written
+  std::size_t requests = 0, rows = 0;
+  std::vector<std::pair<std::string, double>> importance;  // gbdt: total gain; ltr: |weight x spread|
+  double valid_gauc = 0, valid_gauc_rank = 0;  // held-out click GAUC: learned fusion vs the rank score
+};
+
+// `index_dir` and `cascade_file` give the cascade (its last rank stage
+// feeds the fusion); `data_dir` the logs; the model goes to
+// MODELS/fusion/ (models = "" : the index's models folder).
+FusionTrainResult train_fusion(const std::filesystem::path& index_dir, const std::filesystem::path& cascade_file,
+                               const std::filesystem::path& data_dir, const std::filesystem::path& models,
+                               const FusionTrainOptions& options, const LogFn& log = {});
+
 }  // namespace funnel::train

@@ -62,6 +62,22 @@ struct WorldQueryTruth {
   std::string split;   // "train", "dev", "test"
 };
 
+// A user's latent tastes: the ground truth behind their feedback, read by
+// the world's user model (src/gen/user_model.h) when the logs are written
+// and when the live-traffic simulator (funnel/simulator.h) serves requests.
+struct WorldUserTruth {
+  std::vector<std::pair<int, double>> interests;  // (topic, weight), weights sum to 1
+  double like_p = 0, share_p = 0, follow_p = 0;   // base rates of the actions after a click
+  double patience = 0;                            // shifts the watched fraction
+  double activity = 0;                            // relative rate of requests
+  // The weight of `topic` among the user's interests (0 if none).
+  double interest(int topic) const {
+    for (auto& [t, w] : interests)
+      if (t == topic) return w;
+    return 0;
+  }
+};
+
 struct World {
   WorldOptions options;
   std::vector<std::string> topic_names;
@@ -74,6 +90,8 @@ struct World {
   Qrels qrels;                                 // all splits, grade >= 1 only
   Qrels human_labels;                          // noisy grades, incl. 0s
   std::vector<std::vector<std::string>> user_interests;  // declared topic names per user
+  std::vector<WorldUserTruth> user_truth;      // per user (users.jsonl order)
+  std::vector<int> query_topic;                // per query: the topic its traffic comes from
   std::vector<Impression> impressions;
 };
 

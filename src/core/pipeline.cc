@@ -89,36 +89,45 @@ StageRole Pipeline::stage_role(std::size_t stage) const {
   return steps_[stage]->stage->role();
 }
 
-std::vector<double> Pipeline::score_rows(std::size_t stage, const std::string& query,
-                                         const std::vector<std::uint32_t>& rows) const {
+json Pipeline::stage_info(std::size_t stage) const {
+  if (stage >= steps_.size()) throw Error("pipeline: no stage " + std::to_string(stage));
+  return steps_[stage]->stage->info();
+}
+
+std::vector<Candidate> Pipeline::score_candidates(std::size_t stage, const Request& request,
+                                                  const std::vector<std::uint32_t>& rows) const {
   if (!stage_scores(stage)) throw Error("score_rows: stage '" + steps_[stage]->name + "' does not score candidates");
-  Request req;
-  req.query = query;
-  req.k = std::max<std::size_t>(1, rows.size());
   static const json kEmpty = json::object();
-  StageContext ctx{*index_, req, kEmpty, steps_[stage]->name};
+  auto it = request.overrides.find(steps_[stage]->name);
+  StageContext ctx{*index_, request, it != request.overrides.end() ? *it : kEmpty, steps_[stage]->name};
   std::vector<Candidate> cands(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) cands[i].row = rows[i];
   steps_[stage]->stage->score(ctx, cands);
+  return cands;
+}
+
+std::vector<double> Pipeline::score_rows(std::size_t stage, const std::string& query,
+                                         const std::vector<std::uint32_t>& rows) const {
+  Request req;
+  req.query = query;
+  req.k = std::max<std::size_t>(1, rows.size());
+  const std::vector<Candidate> cands = score_candidates(stage, req, rows);
   std::vector<double> out(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) out[i] = cands[i].score;
   return out;
 }
 
-Response Pipeline::run(const Request& request) const {
-  check_request(request, stage_names());
+void Pipeline::run_steps(const Request& request, std::size_t from, std::size_t to, std::vector<Candidate>& cands,
+                         Response& resp) const {
   static const json kEmpty = json::object();
-  Response resp;
-  std::vector<Candidate> cands;
-  const auto t_all = Clock::now();
-  for (std::size_t i = 0; i < steps_.size(); ++i) {
+  for (std::size_t i = from; i < to; ++i) {
     const Step& step = *steps_[i];
     StageTrace tr;
     tr.name = step.name;
     tr.type = step.type;
     tr.in = cands.size();
     auto it = request.overrides.find(step.name);
-    StageContext ctx{*index_, request, it != request.overrides.end() ? *it : kEmpty, step.name};
+    StageContext ctx{*index_, request, it != request.overrides.end() ? *it : kEmpty, step.name, &tr.notes};
     const auto t0 = Clock::now();
     try {
       step.stage->run(ctx, cands);
@@ -141,8 +150,41 @@ Response Pipeline::run(const Request& request) const {
     }
     resp.trace.push_back(std::move(tr));
   }
-  resp.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_all).count();
+}
 
+Response Pipeline::run(const Request& request) const {
+  check_request(request, stage_names());
+  Response resp;
+  std::vector<Candidate> cands;
+  const auto t_all = Clock::now();
+  run_steps(request, 0, steps_.size(), cands, resp);
+  resp.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_all).count();
+  return finish(request, cands, std::move(resp));
+}
+
+std::vector<Candidate> Pipeline::run_prefix(const Request& request, std::size_t stages) const {
+  check_request(request, stage_names());
+  if (stages > steps_.size())
+    throw Error("run_prefix: the cascade has " + std::to_string(steps_.size()) + " stages, not " + std::to_string(stages));
+  Response resp;
+  std::vector<Candidate> cands;
+  run_steps(request, 0, stages, cands, resp);
+  return cands;
+}
+
+Response Pipeline::run_from(const Request& request, std::size_t from, std::vector<Candidate> cands) const {
+  check_request(request, stage_names());
+  if (from > steps_.size())
+    throw Error("run_from: the cascade has " + std::to_string(steps_.size()) + " stages, not " + std::to_string(from));
+  Response resp;
+  for (std::size_t i = 0; i < from; ++i) resp.trace.push_back(StageTrace{steps_[i]->name, steps_[i]->type});
+  const auto t_all = Clock::now();
+  run_steps(request, from, steps_.size(), cands, resp);
+  resp.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_all).count();
+  return finish(request, cands, std::move(resp));
+}
+
+Response Pipeline::finish(const Request& request, std::vector<Candidate>& cands, Response resp) const {
   const std::size_t n = std::min(request.k, cands.size());
   resp.items.reserve(n);
   for (std::size_t r = 0; r < n; ++r) {

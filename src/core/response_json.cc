@@ -10,8 +10,11 @@ using nlohmann::json;
 
 json response_to_json(const Response& r, const Request& req) {
   json stages = json::array();
-  for (const auto& t : r.trace)
-    stages.push_back({{"name", t.name}, {"type", t.type}, {"in", t.in}, {"out", t.out}, {"ms", t.ms}});
+  for (const auto& t : r.trace) {
+    json st = {{"name", t.name}, {"type", t.type}, {"in", t.in}, {"out", t.out}, {"ms", t.ms}};
+    if (!t.notes.empty()) st["notes"] = t.notes;
+    stages.push_back(std::move(st));
+  }
   json items = json::array();
   for (std::size_t i = 0; i < r.items.size(); ++i) {
     const auto& it = r.items[i];
@@ -100,6 +103,14 @@ Response response_from_json(const json& j) {
     t.in = count(trace[i], "in", w);
     t.out = count(trace[i], "out", w);
     t.ms = number(trace[i], "ms", w);
+    if (trace[i].contains("notes")) {
+      const json& notes = trace[i]["notes"];
+      if (!notes.is_array()) throw Error("response: " + w + ".notes: expected a list of strings");
+      for (const auto& n : notes) {
+        if (!n.is_string()) throw Error("response: " + w + ".notes: expected a list of strings");
+        t.notes.push_back(n.get<std::string>());
+      }
+    }
     stage_of[t.name] = static_cast<std::uint32_t>(i);
     r.trace.push_back(std::move(t));
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,28 @@ struct RankBenchOptions {
 };
 nlohmann::json bench_rank(const RankBenchOptions& o);
 std::string rank_bench_table(const nlohmann::json& r);
+
+// Re-rank (src/rerank/): the fast greedy DPP per request on random Gaussian
+// vectors and scores, similarity included (normalisation, kernel rows),
+// against the naive greedy on the same requests (each request's picks are
+// checked equal first; funnel::Error otherwise). Rows: "dpp" 50 of 500 at
+// dim 64 and 100 of 1000 at dim 128, "dpp_window" (window 10) 50 of 500.
+struct BenchRerankOptions {
+  std::uint64_t seed = 7;        // of the random requests
+  double min_seconds = 0.5;      // per row: time the fast algorithm at least this long...
+  std::size_t min_repeats = 50;  // ...and for at least this many requests (median reported)
+  double naive_seconds = 1.0;    // per row: stop timing the naive algorithm after this (one request at least)
+};
+struct RerankBenchRow {
+  std::string name;  // "case": "dpp", "dpp_window"
+  std::size_t candidates = 0, select = 0, dim = 0;
+  double us_per_request = 0;       // median
+  std::optional<double> naive_us;  // median of the straightforward version; none without one
+};
+std::vector<RerankBenchRow> bench_rerank(const BenchRerankOptions& o);
+// [{"case", "candidates", "select", "dim", "us_per_request", "naive_us" (or null)}]
+nlohmann::json rerank_bench_json(const std::vector<RerankBenchRow>& rows);
+// A markdown table with the speed-up over the naive version.
+std::string rerank_bench_table(const std::vector<RerankBenchRow>& rows);
 
 }  // namespace funnel::experiments

@@ -39,15 +39,7 @@ struct Author {
   double synonym_rate;  // this creator's habit of writing concepts with synonyms
 };
 
-struct User {
-  std::vector<std::pair<int, double>> interests;  // (topic, weight), weights sum to 1
-  double like_p, share_p, follow_p, patience;
-  double interest(int topic) const {
-    for (auto& [t, w] : interests)
-      if (t == topic) return w;
-    return 0;
-  }
-};
+using User = WorldUserTruth;
 
 class Generator {
  public:

@@ -60,6 +60,7 @@ World Generator::run() {
   make_human_labels();
   make_users();
   make_impressions();
+  w_.query_topic = query_topic_;
   return std::move(w_);
 }
 

@@ -8,6 +8,7 @@
 
 #include "funnel/error.h"
 #include "gen/generator.h"
+#include "gen/user_model.h"
 
 namespace funnel::gen {
 
@@ -36,6 +37,8 @@ void Generator::make_users() {
   std::vector<double> activity(o_.users);
   for (std::size_t i = 0; i < o_.users; ++i) activity[i] = 1.0 / std::pow(rng_.below(o_.users) + 1.0, 0.5);
   user_cdf_ = cdf(activity);
+  for (std::size_t i = 0; i < o_.users; ++i) users_[i].activity = activity[i];
+  w_.user_truth = users_;
 }
 
 // The logging ranker: a noisy mix of relevance, quality and the user's
@@ -105,32 +108,21 @@ std::vector<std::pair<int, int>> Generator::make_pool(std::size_t qi) {
   return pool;
 }
 
-// Feedback: the click depends on relevance, position and interest; what
-// follows a click (watch, finish, like, share, follow) depends also on the
-// doc's quality and the user's taste, so relevance and engagement differ.
 Impression Generator::feedback(const std::string& rid, std::size_t qi, std::size_t ui, int row, int g, int pos) {
-  const User& u = users_[ui];
-  const auto& d = w_.doc_truth[row];
-  const bool short_video = w_.corpus.docs[row].category == "short";
-  double interest = u.interest(d.topic);
   Impression im;
   im.request_id = rid;
   im.query_id = w_.queries[qi].id;
   im.user_id = pad_id('u', ui, o_.users);
   im.doc_id = w_.corpus.docs[row].id;
   im.position = pos;
-  double examine = 1.0 / std::pow(1.0 + pos, 0.9);
-  double attract = sigmoid(-2.6 + 1.1 * g + 2.0 * interest + (short_video ? 0.2 : 0.0));
-  im.click = rng_.chance(examine * attract);
-  if (im.click) {
-    double w = sigmoid(-0.2 + 3.0 * (d.quality - 0.5) + 1.5 * interest + 0.25 * g + u.patience +
-                       (short_video ? 0.8 : -0.4) + 0.6 * rng_.normal());
-    im.watch = static_cast<float>(std::round(w * 1000) / 1000);
-    im.finish = im.watch >= 0.9f;
-    im.like = rng_.chance(std::min(1.0, u.like_p * (0.2 + 1.8 * d.quality) * (0.5 + interest) * 2 * w));
-    im.share = rng_.chance(std::min(1.0, u.share_p * 3 * d.quality * d.quality * (0.5 + interest)));
-    im.follow = rng_.chance(std::min(1.0, u.follow_p * (0.2 + 1.6 * d.quality) * 2 * w));
-  }
+  const bool short_video = w_.corpus.docs[row].category == "short";
+  const UserFeedback f = user_feedback(users_[ui], w_.doc_truth[row], short_video, g, pos, rng_);
+  im.click = f.click;
+  im.watch = f.watch;
+  im.finish = f.finish;
+  im.like = f.like;
+  im.share = f.share;
+  im.follow = f.follow;
   return im;
 }
 

@@ -1,6 +1,7 @@
 #include "funnel/index.h"
 
 #include <fstream>
+#include <unordered_map>
 
 #include <xapian.h>
 
@@ -26,7 +27,9 @@ void build_index(const Corpus& corpus, const fs::path& out, const IndexOptions& 
   build_bm25_index(corpus, stage.path() / "bm25", options.bm25, progress);
   {
     detail::AtomicFile f(stage.path() / "docs.tsv");
-    for (const Doc& d : corpus.docs) f.stream() << d.id << '\t' << one_line(d.title) << '\n';
+    for (const Doc& d : corpus.docs)
+      f.stream() << d.id << '\t' << one_line(d.title) << '\t' << one_line(d.author) << '\t' << one_line(d.category)
+                 << '\n';
     f.commit();
   }
   json manifest = {{"format_version", kIndexFormatVersion},
@@ -108,13 +111,31 @@ std::shared_ptr<const Index> Index::open(const fs::path& dir) {
   fs::path dpath = dir / "docs.tsv";
   std::ifstream in(dpath, std::ios::binary);
   if (!in) throw Error(dpath.string() + ": missing");
+  // id<TAB>title<TAB>author<TAB>category; indexes built before the doc
+  // metadata have id<TAB>title only (author and category "").
   std::string line;
+  std::unordered_map<std::string, std::uint32_t> author_ids, category_ids;
+  auto intern = [](std::unordered_map<std::string, std::uint32_t>& ids, std::vector<std::string>& names,
+                   std::string name) {
+    auto [it, added] = ids.emplace(name, static_cast<std::uint32_t>(names.size()));
+    if (added) names.push_back(std::move(name));
+    return it->second;
+  };
   while (std::getline(in, line)) {
-    auto tab = line.find('\t');
-    if (tab == std::string::npos)
-      throw Error(dpath.string() + ":" + std::to_string(index->ids_.size() + 1) + ": expected id<TAB>title");
-    index->ids_.push_back(line.substr(0, tab));
-    index->titles_.push_back(line.substr(tab + 1));
+    std::vector<std::string> f;
+    for (std::size_t pos = 0;;) {
+      auto tab = line.find('\t', pos);
+      f.push_back(line.substr(pos, tab == std::string::npos ? std::string::npos : tab - pos));
+      if (tab == std::string::npos) break;
+      pos = tab + 1;
+    }
+    if (f.size() != 2 && f.size() != 4)
+      throw Error(dpath.string() + ":" + std::to_string(index->ids_.size() + 1) +
+                  ": expected id<TAB>title<TAB>author<TAB>category");
+    index->ids_.push_back(f[0]);
+    index->titles_.push_back(f[1]);
+    index->author_of_.push_back(intern(author_ids, index->author_names_, f.size() == 4 ? f[2] : ""));
+    index->category_of_.push_back(intern(category_ids, index->category_names_, f.size() == 4 ? f[3] : ""));
   }
   if (index->ids_.size() != n)
     throw Error(dpath.string() + ": " + std::to_string(index->ids_.size()) + " rows, manifest says " +

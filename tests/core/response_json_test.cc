@@ -13,7 +13,7 @@ using nlohmann::json;
 
 Response sample() {
   Response r;
-  r.trace = {{"recall", "recall", 0, 3, 0.5, {}, {}}, {"rank", "rank", 3, 2, 1.25, {}, {}}};
+  r.trace = {{"recall", "recall", 0, 3, 0.5, {}, {}, {}}, {"rank", "rank", 3, 2, 1.25, {}, {}, {"a note"}}};
   ResultItem a;
   a.doc_id = "d7";
   a.title = "Cat video";
@@ -46,7 +46,8 @@ TEST(ResponseJson, HasTheDocumentedShape) {
   EXPECT_EQ(j["items"][0]["stages"][0], (json{{"stage", "recall"}, {"score", 11.0}, {"rank", 2}}));
   EXPECT_EQ(j["items"][0]["pxtr"]["click"], 0.25);
   EXPECT_FALSE(j["items"][1].contains("pxtr"));
-  EXPECT_EQ(j["trace"][1], (json{{"name", "rank"}, {"type", "rank"}, {"in", 3}, {"out", 2}, {"ms", 1.25}}));
+  EXPECT_EQ(j["trace"][1], (json{{"name", "rank"}, {"type", "rank"}, {"in", 3}, {"out", 2}, {"ms", 1.25}, {"notes", {"a note"}}}));
+  EXPECT_FALSE(j["trace"][0].contains("notes"));
 }
 
 TEST(ResponseJson, ReadsBackWhatItWrites) {

@@ -72,6 +72,22 @@ void add_bench_rank(CLI::App& bench) {
   });
 }
 
+void add_bench_rerank(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("rerank", "Re-rank: the fast greedy DPP per request vs the naive greedy");
+  auto o = std::make_shared<experiments::BenchRerankOptions>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--seed", o->seed, "Seed of the random requests")->capture_default_str();
+  cmd->add_option("--min-seconds", o->min_seconds, "Time each row's fast algorithm at least this long")
+      ->capture_default_str()->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--naive-seconds", o->naive_seconds, "Stop timing each row's naive algorithm after this (one request at least)")
+      ->capture_default_str()->check(CLI::Range(0.0, 600.0));
+  cmd->add_flag("--json", *json, "Print the rows as a JSON list");
+  cmd->callback([o, json] {
+    const auto rows = experiments::bench_rerank(*o);
+    print(experiments::rerank_bench_json(rows), *json, experiments::rerank_bench_table(rows));
+  });
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -80,6 +96,7 @@ void add_bench(CLI::App& app) {
   add_bench_prerank(*bench);
   add_bench_recall(*bench);
   add_bench_rank(*bench);
+  add_bench_rerank(*bench);
 }
 
 }  // namespace funnel::cli

@@ -44,6 +44,9 @@ struct FitArgs {
   double mask_rate = 0.15;
   std::size_t candidate_depth = 100;
   int list_size = 16, lists = 8;
+  // --stage fusion
+  std::string index, config, method = "gbdt", split = "dev", objective_weights;
+  std::size_t max_requests = 0;
 };
 
 // Options of every stage, and of rank and pretrain.
@@ -52,9 +55,10 @@ void add_stage_options(CLI::App* cmd, FitArgs& a) {
       ->required();
   cmd->add_option("--out", a.out, "Models folder; the stage writes OUT/<stage>/")->required();
   cmd->add_option("--stage", a.stage,
-                  "What to train: prerank (two-tower student), rank (cross ranker) or pretrain (masked-language-model "
-                  "pre-training of the encoder on the corpus text)")
-      ->capture_default_str()->check(CLI::IsMember({"prerank", "rank", "pretrain"}));
+                  "What to train: prerank (two-tower student), rank (cross ranker), pretrain (masked-language-model "
+                  "pre-training of the encoder on the corpus text) or fusion (the learned fusion stage: needs --index "
+                  "and --config)")
+      ->capture_default_str()->check(CLI::IsMember({"prerank", "rank", "pretrain", "fusion"}));
   cmd->add_option("--init", a.init, "Models folder with a pre-trained encoder (OUT/pretrain) to start from (prerank, rank)");
   cmd->add_option("--mask-rate", a.mask_rate, "pretrain: share of tokens hidden")->capture_default_str();
   cmd->add_option("--max-len", a.max_len, "rank, pretrain: tokens per text (rank: query + doc)")
@@ -67,6 +71,14 @@ void add_stage_options(CLI::App* cmd, FitArgs& a) {
   cmd->add_option("--list-size", a.list_size, "rank: candidates per query in the listwise loss")
       ->capture_default_str()->check(CLI::Range(2, 1024));
   cmd->add_option("--lists", a.lists, "rank: queries per step")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--index", a.index, "fusion: the index the cascade runs on");
+  cmd->add_option("--config", a.config, "fusion: the cascade; its last rank stage gives the fusion's inputs");
+  cmd->add_option("--method", a.method, "fusion: gbdt (XGBoost) or ltr (pairwise linear)")
+      ->capture_default_str()->check(CLI::IsMember({"gbdt", "ltr"}));
+  cmd->add_option("--split", a.split, "fusion: train on the logged requests of this split's queries")->capture_default_str();
+  cmd->add_option("--objective-weights", a.objective_weights,
+                  "fusion: weight per objective, e.g. click=1,watch=2,like=1 (default: 1 each for click watch like share follow)");
+  cmd->add_option("--max-requests", a.max_requests, "fusion: at most this many logged requests (0: all)")->capture_default_str();
 }
 
 // The student's shape and inputs (prerank).
@@ -154,6 +166,23 @@ void fit_pretrain(const FitArgs& a, const train::LogFn& log) {
               res.baseline_masked_accuracy, res.model_dir.c_str());
 }
 
+void fit_fusion(const FitArgs& a, const train::LogFn& log) {
+  if (a.index.empty() || a.config.empty()) throw Error("fit --stage fusion: --index and --config are required");
+  train::FusionTrainOptions f;
+  f.method = a.method;
+  f.split = a.split;
+  f.max_requests = a.max_requests;
+  f.seed = a.o.seed;
+  if (!a.objective_weights.empty()) f.objective_weights = parse_task_weights(a.objective_weights);
+  const auto r = train::train_fusion(a.index, a.config, a.data, a.out, f, log);
+  std::printf("trained the %s fusion on %zu logged requests (%zu shown items): held-out click GAUC %.4f (rank score alone %.4f)\n",
+              a.method.c_str(), r.requests, r.rows, r.valid_gauc, r.valid_gauc_rank);
+  std::printf("importance (%s):", a.method == "gbdt" ? "total gain" : "|weight| x spread");
+  for (std::size_t i = 0; i < r.importance.size() && i < 8; ++i)
+    std::printf(" %s %.3g", r.importance[i].first.c_str(), r.importance[i].second);
+  std::printf("\nwrote %s\n", r.file.string().c_str());
+}
+
 void fit_rank(const FitArgs& a, const train::LogFn& log) {
   train::RankTrainOptions r;
   r.preset = a.o.preset;
@@ -209,6 +238,7 @@ void add_fit(CLI::App& app) {
     auto log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
     if (a->stage == "pretrain") fit_pretrain(*a, log);
     else if (a->stage == "rank") fit_rank(*a, log);
+    else if (a->stage == "fusion") fit_fusion(*a, log);
     else fit_prerank(*a, log);
   });
 }

@@ -11,7 +11,7 @@ namespace funnel::cli {
 void add_search(CLI::App& app) {
   auto* cmd = app.add_subcommand("search", "Run one query through the cascade and print the results");
   struct Args {
-    std::string index, config;
+    std::string index, config, overrides, user;
     std::vector<std::string> words;
     std::size_t k = 10;
     bool json = false;
@@ -21,6 +21,9 @@ void add_search(CLI::App& app) {
   cmd->add_option("--k", a->k, "Results to return")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--config", a->config, "Cascade config JSON (default: BM25 recall -> truncate)");
   cmd->add_flag("--json", a->json, "Print the response, with its per-stage trace, as JSON");
+  cmd->add_option("--overrides", a->overrides,
+                  "Per-request stage overrides as JSON, e.g. '{\"fusion\": {\"weights\": {\"watch\": 3}}}'");
+  cmd->add_option("--user", a->user, "User id of the request");
   cmd->add_option("query", a->words, "Query text")->required();
   cmd->callback([=] {
     std::string where;
@@ -29,6 +32,11 @@ void add_search(CLI::App& app) {
     Request req;
     for (const auto& w : a->words) req.query += (req.query.empty() ? "" : " ") + w;
     req.k = a->k;
+    req.user_id = a->user;
+    if (!a->overrides.empty()) {
+      req.overrides = nlohmann::json::parse(a->overrides, nullptr, false);
+      if (req.overrides.is_discarded()) throw Error("--overrides: not valid JSON");
+    }
     const Response resp = engine.run(req);
     if (a->json) {
       std::printf("%s\n", response_to_json(resp, req).dump(2).c_str());
@@ -40,8 +48,10 @@ void add_search(CLI::App& app) {
     }
     if (resp.items.empty()) std::printf("no results\n");
     std::printf("--\n");
-    for (const auto& t : resp.trace)
+    for (const auto& t : resp.trace) {
       std::printf("%-10s in %6zu  out %6zu  %8.3f ms\n", t.name.c_str(), t.in, t.out, t.ms);
+      for (const auto& n : t.notes) std::printf("           note: %s\n", n.c_str());
+    }
   });
 }
 

@@ -14,5 +14,6 @@ void add_eval(CLI::App& app);
 void add_fit(CLI::App& app);
 void add_experiment(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_tune(CLI::App& app);
 
 }  // namespace funnel::cli

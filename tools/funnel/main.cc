@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   funnel::cli::add_eval(app);
   funnel::cli::add_fit(app);
   funnel::cli::add_experiment(app);
+  funnel::cli::add_tune(app);
   funnel::cli::add_bench(app);
   try {
     app.parse(argc, argv);

@@ -2,7 +2,9 @@
 // (Recall@stage), what it costs (latency), and the final ranking quality.
 #pragma once
 
+#include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +13,7 @@
 
 #include "funnel/data.h"
 #include "funnel/pipeline.h"
+#include "funnel/simulator.h"
 
 namespace funnel {
 
@@ -23,7 +26,48 @@ struct EvalOptions {
   // Human labels of the evaluated queries (optional): label AUC (grade >= 2
   // against lower grades) for scoring stages.
   const Qrels* human_labels = nullptr;
+  // Diversity of the top `diversity_k` of each final list (always measured).
+  std::size_t diversity_k = 10;
+  // Simulated live traffic (optional): `sim_requests` requests of the
+  // simulator's users with queries of split `sim_split`, each shown the
+  // cascade's final list of its query; the reward uses `reward` (its
+  // baseline, when set, for the constraint penalties).
+  const Simulator* simulator = nullptr;
+  std::string sim_split = "test";
+  std::size_t sim_requests = 20000;
+  std::uint64_t sim_seed = 1;
+  const RewardSpec* reward = nullptr;
 };
+
+// Diversity of final lists, means over lists, each cut to its first k:
+//   ild                intra-list diversity: mean over pairs of 1 - cosine of
+//                      the docs' stored embeddings (NaN without embeddings)
+//   author_coverage    distinct authors / list length
+//   category_coverage  distinct categories / min(list length, categories in the index)
+//   rule_violations    rerank::count_violations under the cascade's first
+//                      rules stage, or the default rule (no author twice
+//                      within 3 positions) without one
+struct DiversityResult {
+  std::size_t k = 10, lists = 0;
+  double ild = std::numeric_limits<double>::quiet_NaN();
+  double author_coverage = 0, category_coverage = 0, rule_violations = 0;
+  std::string rules;  // which rules were counted
+};
+DiversityResult list_diversity(const Pipeline& pipeline, const std::vector<std::vector<std::uint32_t>>& lists,
+                               std::size_t k);
+
+// Feedback of simulated traffic to the final lists, per request.
+struct SimulatedResult {
+  std::size_t requests = 0;
+  double reward = 0, click = 0, watch = 0, like = 0, share = 0, follow = 0;
+  bool constrained = false;  // the reward had a baseline (constraint penalties applied)
+  SimOutcome outcome;        // the sums
+};
+// Serves `options.sim_requests` simulated requests: each request's list is
+// final_rows(query index of the world). Deterministic in options.sim_seed.
+SimulatedResult simulate_lists(const Simulator& sim, const std::function<std::vector<std::uint32_t>(std::uint32_t)>& final_rows,
+                               const std::string& split, std::size_t requests, std::uint64_t seed,
+                               const RewardSpec* reward);
 
 // One row of the per-stage table. Means are over evaluated queries.
 struct StageEval {
@@ -60,6 +104,8 @@ struct EvalResult {
   double consistency_prerank_rank_overall = std::numeric_limits<double>::quiet_NaN();
   std::size_t consistency_queries = 0;  // queries in the per-query mean
   std::string consistency_stages;       // "PRERANK_NAME->RANK_NAME", "" without such a pair
+  DiversityResult diversity;
+  std::optional<SimulatedResult> simulated;  // with EvalOptions::simulator
 };
 
 // Runs every query of `queries` that has a relevant doc in `qrels` through
@@ -68,7 +114,9 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
                     const EvalOptions& options);
 
 // {"queries", "stages": [{"name","candidates","recall","p50_ms","p99_ms"}],
-//  "metrics": {"ndcg@10","map","mrr","recall@100","recall@1000"}}
+//  "metrics": {"ndcg@10","map","mrr","recall@100","recall@1000",
+//              "diversity": {"k", "ild"?, "author_coverage", "category_coverage", "rule_violations", "rules"},
+//              "simulated"?: {"requests", "reward", "click", "watch", "like", "share", "follow", "constrained"}}}
 // Scoring stages add "auc", "gauc", "label_auc" when computed (not NaN). With
 // a pre-rank -> rank pair: top-level "consistency_stages", and under "metrics"
 // "consistency_prerank_rank" and "consistency_prerank_rank_overall" when

@@ -124,6 +124,7 @@ struct RewardSpec {
   // tolerance is wider so that bucket noise alone rarely trips the penalty.
   std::vector<Term> constraints = {{"like", 1.0, 0.05}, {"follow", 1.0, 0.10}, {"share", 1.0, 0.15}};
   SimOutcome baseline;
+  std::string baseline_split;  // the queries the baseline was measured on ("" unknown)
 };
 double reward_gain(const RewardSpec& spec, const SimOutcome& outcome);
 double constraint_penalty(double deficit, double threshold, double weight);
@@ -133,7 +134,7 @@ double constraint_deficit(const RewardSpec& spec, const RewardSpec::Term& term, 
 
 // JSON forms: {"requests", "click", ...} and {"gains": [{"objective",
 // "weight"}], "constraints": [{"objective", "weight", "threshold"}],
-// "baseline": outcome}. The readers check every field and throw
+// "baseline": outcome, "baseline_split"?}. The readers check every field and throw
 // funnel::Error naming `where`.
 nlohmann::json outcome_to_json(const SimOutcome& o);
 SimOutcome outcome_from_json(const nlohmann::json& j, const std::string& where);

@@ -55,6 +55,7 @@ struct TuneRun {
 
 struct TuneResult {
   std::string stage, type;
+  std::string eval_split;            // the held-out traffic's split
   nlohmann::json hand_weights;
   RewardSpec reward;                 // with the measured baseline
   std::vector<TuneRun> runs;         // runs[0]'s weights are the ones written
@@ -73,6 +74,10 @@ TuneResult tune_fusion(const Pipeline& pipeline, const Simulator& sim, const Tun
 // [{"objective", "hand", "tuned", "change"}], "repeats": {"n", "tuned_mean",
 // "tuned_sd", "hand_mean", "hand_sd", "runs": [...]}, "reward": spec}.
 nlohmann::json tune_result_to_json(const TuneResult& result);
+
+// A markdown summary: the weights, each run's held-out rewards and
+// constraint changes, and the mean ± sd over runs.
+std::string tune_result_to_markdown(const TuneResult& result);
 
 // Writes runs[0]'s weights to MODELS/fusion/<type>.tuned.json (read by the
 // fusion stage) and the reward with its baseline to MODELS/fusion/reward.json

@@ -16,6 +16,22 @@ std::string fmt(const char* f, double x) {
 // "0.8123", or "n/a" for NaN.
 std::string fmt_or_na(double x) { return std::isnan(x) ? "n/a" : fmt("%.4f", x); }
 
+// The diversity line, and the simulated-traffic line when measured.
+std::string list_quality_lines(const EvalResult& r) {
+  const auto& d = r.diversity;
+  std::string out = "diversity of the top " + std::to_string(d.k) + ": ILD " + fmt_or_na(d.ild) + ", author coverage " +
+                    fmt("%.4f", d.author_coverage) + ", category coverage " + fmt("%.4f", d.category_coverage) +
+                    ", rule violations " + fmt("%.3f", d.rule_violations) + " per list (" + d.rules + ")\n";
+  if (r.simulated) {
+    const auto& s = *r.simulated;
+    out += "simulated traffic (" + std::to_string(s.requests) + " requests), per request: reward " + fmt("%.4f", s.reward) +
+           (s.constrained ? "" : " (no baseline: watch only)") + ", click " + fmt("%.4f", s.click) + ", watch " +
+           fmt("%.4f", s.watch) + ", like " + fmt("%.4f", s.like) + ", share " + fmt("%.4f", s.share) + ", follow " +
+           fmt("%.4f", s.follow) + "\n";
+  }
+  return out;
+}
+
 // The one line of order consistency after the tables; "" without the pair.
 std::string consistency_line(const EvalResult& r) {
   if (r.consistency_stages.empty()) return "";
@@ -48,6 +64,17 @@ json eval_to_json(const EvalResult& r) {
     out["metrics"]["consistency_prerank_rank"] = r.consistency_prerank_rank;
   if (!std::isnan(r.consistency_prerank_rank_overall))
     out["metrics"]["consistency_prerank_rank_overall"] = r.consistency_prerank_rank_overall;
+  const auto& d = r.diversity;
+  json div = {{"k", d.k}, {"author_coverage", d.author_coverage}, {"category_coverage", d.category_coverage},
+              {"rule_violations", d.rule_violations}, {"rules", d.rules}};
+  if (!std::isnan(d.ild)) div["ild"] = d.ild;
+  out["metrics"]["diversity"] = div;
+  if (r.simulated) {
+    const auto& s = *r.simulated;
+    out["metrics"]["simulated"] = {{"requests", s.requests}, {"reward", s.reward}, {"click", s.click},
+                                   {"watch", s.watch}, {"like", s.like}, {"share", s.share},
+                                   {"follow", s.follow}, {"constrained", s.constrained}};
+  }
   return out;
 }
 
@@ -77,6 +104,7 @@ std::string eval_to_table(const EvalResult& r) {
                 r.queries, r.ndcg10, r.map, r.mrr, r.recall100, r.recall1000);
   out += line;
   out += consistency_line(r);
+  out += list_quality_lines(r);
   return out;
 }
 
@@ -93,6 +121,7 @@ std::string eval_to_markdown(const EvalResult& r) {
     out += "\n";
     out += consistency_line(r);
   }
+  out += "\n" + list_quality_lines(r);
   return out;
 }
 

@@ -174,6 +174,8 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
   }
   Accumulator acc(S);
   std::size_t done = 0;
+  std::vector<std::vector<std::uint32_t>> finals;  // each query's final list
+  std::unordered_map<std::string, std::size_t> final_of;  // query id -> index into finals
   for (const Query* q : todo) {
     const metrics::Judgments& judged = qrels.at(q->id);
     Request req;
@@ -184,6 +186,9 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
     add_stages(index, resp, judged, acc);
     if (want_consistency) add_consistency(pipeline, cons_first, cons_second, q->text, resp, acc);
     res.run.push_back(add_final_list(*q, resp, judged, acc));
+    final_of[q->id] = finals.size();
+    finals.emplace_back();
+    for (const auto& item : resp.items) finals.back().push_back(item.row);
     if (options.progress && (++done % 100 == 0 || done == todo.size())) options.progress(done, todo.size());
   }
   const double n = static_cast<double>(std::max<std::size_t>(todo.size(), 1));
@@ -203,6 +208,30 @@ EvalResult evaluate(const Pipeline& pipeline, const std::vector<Query>& queries,
   res.consistency_queries = acc.cons_n;
   res.total_p50_ms = percentile(acc.total_ms, 0.5);
   res.total_p99_ms = percentile(acc.total_ms, 0.99);
+  res.diversity = list_diversity(pipeline, finals, options.diversity_k);
+  if (options.simulator) {
+    // Each simulated request sees its query's final list; a query the
+    // evaluation skipped (no judged relevant doc) runs now.
+    const World& world = options.simulator->world();
+    res.simulated = simulate_lists(
+        *options.simulator,
+        [&](std::uint32_t qi) {
+          const Query& q = world.queries.at(qi);
+          auto it = final_of.find(q.id);
+          if (it == final_of.end()) {
+            Request req;
+            req.query = q.text;
+            req.k = options.k;
+            const Response resp = pipeline.run(req);
+            final_of[q.id] = finals.size();
+            finals.emplace_back();
+            for (const auto& item : resp.items) finals.back().push_back(item.row);
+            it = final_of.find(q.id);
+          }
+          return finals[it->second];
+        },
+        options.sim_split, options.sim_requests, options.sim_seed, options.reward);
+  }
 
   // Offline AUCs of the scoring stages on logs and human labels.
   if (!options.impressions && !options.human_labels) return res;

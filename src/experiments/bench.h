@@ -76,7 +76,7 @@ struct BenchRerankOptions {
   double naive_seconds = 1.0;    // per row: stop timing the naive algorithm after this (one request at least)
 };
 struct RerankBenchRow {
-  std::string name;  // "case": "dpp", "dpp_window"
+  std::string name;  // "case": "dpp", "dpp_window", "fusion_formula", "fusion_ensemble_sort"
   std::size_t candidates = 0, select = 0, dim = 0;
   double us_per_request = 0;       // median
   std::optional<double> naive_us;  // median of the straightforward version; none without one

@@ -9,6 +9,8 @@
 
 #include "experiments/bench.h"
 #include "funnel/error.h"
+#include "funnel/fusion.h"
+#include "fusion/formulas.h"
 #include "rerank/dpp.h"
 #include "util/rng.h"
 
@@ -95,6 +97,33 @@ RerankBenchRow bench_dpp(const BenchRerankOptions& o, const char* name, std::siz
   return row;
 }
 
+// The fusion rows: one request's 500 candidates x 7 inputs (score and six
+// pXtr) combined by the formula (weighted sum) or ensemble sort, then
+// ordered by the cascade's tie-break, as the fusion stage does.
+RerankBenchRow bench_fusion(const BenchRerankOptions& o, const char* name, bool ensemble) {
+  const std::size_t n = 500, m = 7;
+  const auto requests = make_requests(4, n, m, o.seed + (ensemble ? 7 : 3));
+  const std::vector<double> w = {1.0, 0.5, 2.0, 0.3, 1.0, 0.2, 0.7};
+  std::vector<std::uint32_t> rows(n);
+  std::iota(rows.begin(), rows.end(), 0u);
+  std::size_t sink = 0;
+  RerankBenchRow row;
+  row.name = name;
+  row.candidates = n;
+  row.select = n;
+  row.dim = m;
+  row.us_per_request = time_per_request(requests, o.min_seconds, o.min_repeats, [&](const Request& r) {
+    std::vector<double> out(n);
+    if (ensemble) fusion::ensemble_sort(r.vectors, m, w, fusion::RankTransform::kReciprocal, 60, out);
+    else fusion::weighted_sum(r.vectors, m, w, out);
+    std::vector<std::uint32_t> order = rows;
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return ranks_before(out[a], a, out[b], b); });
+    sink += order[0];
+  });
+  if (sink == static_cast<std::size_t>(-1)) std::fprintf(stderr, "%zu\n", sink);
+  return row;
+}
+
 }  // namespace
 
 std::vector<RerankBenchRow> bench_rerank(const BenchRerankOptions& o) {
@@ -103,8 +132,8 @@ std::vector<RerankBenchRow> bench_rerank(const BenchRerankOptions& o) {
   rows.push_back(bench_dpp(o, "dpp", 500, 50, 64, 0));
   rows.push_back(bench_dpp(o, "dpp", 1000, 100, 128, 0));
   rows.push_back(bench_dpp(o, "dpp_window", 500, 50, 64, 10));
-  // --- the "fusion" row (fusion of 500 candidates per request, naive_us
-  // null) is added here, with the fusion stage. ---
+  rows.push_back(bench_fusion(o, "fusion_formula", false));
+  rows.push_back(bench_fusion(o, "fusion_ensemble_sort", true));
   return rows;
 }
 

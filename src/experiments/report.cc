@@ -103,4 +103,45 @@ nlohmann::json make_cascade(const CascadeSpec& c) {
   return {{"stages", stages}};
 }
 
+std::string svg_curve(const std::vector<double>& x, const std::vector<double>& y, const std::vector<std::string>& labels,
+                      const std::string& x_title, const std::string& y_title, const std::string& title) {
+  const double W = 640, H = 440, left = 70, right = 30, top = 50, bottom = 60;
+  const double pw = W - left - right, ph = H - top - bottom;
+  auto range = [](const std::vector<double>& v) {
+    double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+    const double pad = std::max(1e-3, (hi - lo) * 0.08);
+    return std::pair{lo - pad, hi + pad};
+  };
+  const auto [x0, x1] = range(x);
+  const auto [y0, y1] = range(y);
+  auto px = [&](double v) { return left + pw * (v - x0) / (x1 - x0); };
+  auto py = [&](double v) { return top + ph * (1 - (v - y0) / (y1 - y0)); };
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << "<text x=\"" << W / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">" << title << "</text>\n";
+  char buf[64];
+  for (int t = 0; t <= 4; ++t) {
+    const double vx = x0 + (x1 - x0) * t / 4, vy = y0 + (y1 - y0) * t / 4;
+    std::snprintf(buf, sizeof buf, "%.3f", vx);
+    o << "<line x1=\"" << px(vx) << "\" x2=\"" << px(vx) << "\" y1=\"" << top << "\" y2=\"" << top + ph
+      << "\" stroke=\"#eee\"/><text x=\"" << px(vx) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << buf
+      << "</text>\n";
+    std::snprintf(buf, sizeof buf, "%.3f", vy);
+    o << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << py(vy) << "\" y2=\"" << py(vy)
+      << "\" stroke=\"#eee\"/><text x=\"" << left - 6 << "\" y=\"" << py(vy) + 4 << "\" text-anchor=\"end\">" << buf
+      << "</text>\n";
+  }
+  o << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 18 << "\" text-anchor=\"middle\">" << x_title << "</text>\n"
+    << "<text transform=\"translate(18," << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << y_title
+    << "</text>\n<polyline fill=\"none\" stroke=\"#4c72b0\" stroke-width=\"2\" points=\"";
+  for (std::size_t i = 0; i < x.size(); ++i) o << px(x[i]) << "," << py(y[i]) << " ";
+  o << "\"/>\n";
+  for (std::size_t i = 0; i < x.size(); ++i)
+    o << "<circle cx=\"" << px(x[i]) << "\" cy=\"" << py(y[i]) << "\" r=\"4\" fill=\"#4c72b0\"/><text x=\"" << px(x[i]) + 6
+      << "\" y=\"" << py(y[i]) - 6 << "\">" << labels[i] << "</text>\n";
+  o << "</svg>\n";
+  return o.str();
+}
+
 }  // namespace funnel::experiments

@@ -23,6 +23,10 @@ std::string pm(const std::vector<double>& v);
 std::string svg_chart(const std::vector<std::string>& labels, const std::vector<std::vector<std::vector<double>>>& vals,
                       const std::vector<std::string>& series, const std::vector<double>& baseline, const std::string& title,
                       const std::string& baseline_note);
+// A line through points (x[i], y[i]), each labelled labels[i], with axis
+// titles: a trade-off curve (relevance against diversity as a knob moves).
+std::string svg_curve(const std::vector<double>& x, const std::vector<double>& y, const std::vector<std::string>& labels,
+                      const std::string& x_title, const std::string& y_title, const std::string& title);
 // Writes `text` to `path` atomically (funnel::Error on failure).
 void write_text_file(const std::filesystem::path& path, const std::string& text);
 

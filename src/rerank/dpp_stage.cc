@@ -1,4 +1,4 @@
-// Stage type "dpp": {"theta": 0.7, "window": 0, "select": k, "kind":
+// Stage type "dpp": {"theta": 0.9, "window": 0, "select": k, "kind":
 // "category", "boost": {kind: factor}, "pair_bias": {"kindA|kindB": bias},
 // "jitter": 1e-3, "epsilon": 1e-6}; per request "theta", "window", "select".
 #include <algorithm>
@@ -29,7 +29,7 @@ class DppStage final : public Stage {
                        where);
     store_ = index.embeddings();
     if (!store_) throw Error(where + ": the dpp stage needs doc embeddings (build the index with --models)");
-    opt_.theta = get_theta(cfg, where, 0.7);
+    opt_.theta = get_theta(cfg, where, 0.9);
     opt_.window = detail::get_size(cfg, "window", where, 0);
     opt_.jitter = detail::get_weight(cfg, "jitter", where, opt_.jitter);
     opt_.epsilon = detail::get_weight(cfg, "epsilon", where, opt_.epsilon);

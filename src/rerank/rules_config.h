@@ -20,7 +20,7 @@ struct RuleSet {
   std::vector<CapRule> caps;
 };
 
-// Reads "windows" and "caps" from `cfg` (other keys are the caller's).
+// Reads "windows" and "caps" from `cfg` (other keys, like "type", are the caller's).
 // Throws funnel::Error naming `where` and the field.
 RuleSet parse_rule_set(const nlohmann::json& cfg, const Index& index, const std::string& where);
 

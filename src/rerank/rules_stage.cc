@@ -20,10 +20,18 @@ class RulesStage final : public Stage {
     if (rules_.windows.empty() && rules_.caps.empty()) throw Error(where + ": no rule (give 'windows' or 'caps')");
     select_ = detail::get_size(cfg, "select", where, 0);
     budget_ = detail::get_size(cfg, "node_budget", where, budget_);
+    cfg_ = cfg;
   }
 
   StageRole role() const override { return StageRole::kRerank; }
-  json info() const override { return {{"type", "rules"}, {"windows", rules_.windows.size()}, {"caps", rules_.caps.size()}}; }
+  // The rules as configured (rules_config.h form), so that evaluation can
+  // count violations of the same rules.
+  json info() const override {
+    json j = {{"type", "rules"}};
+    for (const char* key : {"windows", "caps"})
+      if (cfg_.contains(key)) j[key] = cfg_[key];
+    return j;
+  }
 
   void run(const StageContext& ctx, std::vector<Candidate>& cands) const override {
     detail::check_keys(ctx.overrides, {"select"}, ctx.where());
@@ -49,6 +57,7 @@ class RulesStage final : public Stage {
 
  private:
   RuleSet rules_;
+  json cfg_;
   std::size_t select_ = 0;
   std::size_t budget_ = 100000;
 };

@@ -252,7 +252,9 @@ json reward_to_json(const RewardSpec& s) {
   for (const auto& t : s.gains) g.push_back({{"objective", t.objective}, {"weight", t.weight}});
   for (const auto& t : s.constraints)
     c.push_back({{"objective", t.objective}, {"weight", t.weight}, {"threshold", t.threshold}});
-  return {{"gains", g}, {"constraints", c}, {"baseline", outcome_to_json(s.baseline)}};
+  json j = {{"gains", g}, {"constraints", c}, {"baseline", outcome_to_json(s.baseline)}};
+  if (!s.baseline_split.empty()) j["baseline_split"] = s.baseline_split;
+  return j;
 }
 
 RewardSpec reward_from_json(const json& j, const std::string& where) {
@@ -283,11 +285,15 @@ RewardSpec reward_from_json(const json& j, const std::string& where) {
     return out;
   };
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "gains" && it.key() != "constraints" && it.key() != "baseline")
+    if (it.key() != "gains" && it.key() != "constraints" && it.key() != "baseline" && it.key() != "baseline_split")
       throw Error(where + ": unknown field '" + it.key() + "'");
   s.gains = terms("gains", false);
   s.constraints = terms("constraints", true);
   if (j.contains("baseline")) s.baseline = outcome_from_json(j["baseline"], where + ": field 'baseline'");
+  if (j.contains("baseline_split")) {
+    if (!j["baseline_split"].is_string()) throw Error(where + ": field 'baseline_split': expected a string");
+    s.baseline_split = j["baseline_split"].get<std::string>();
+  }
   return s;
 }
 

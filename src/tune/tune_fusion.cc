@@ -164,6 +164,8 @@ TuneResult tune_fusion(const Pipeline& pipeline, const Simulator& sim, const Tun
   res.type = t.type;
   res.hand_weights = weights_json(t, t.hand);
   res.reward = o.reward;
+  res.eval_split = o.eval_split;
+  res.reward.baseline_split = o.split;
   Replay replay(pipeline, sim, t);
 
   // The hand weights' levels on the tuning split: the constraints' baseline.
@@ -281,6 +283,39 @@ json tune_result_to_json(const TuneResult& r) {
           {"reward", reward_to_json(r.reward)}};
 }
 
+std::string tune_result_to_markdown(const TuneResult& r) {
+  const json j = tune_result_to_json(r);
+  auto f = [](double x, const char* spec = "%.4f") {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, spec, x);
+    return std::string(buf);
+  };
+  std::string md = "Stage `" + r.stage + "` (" + r.type + "). Hand weights `" + r.hand_weights.dump() +
+                   "`; tuned (run 1, written) `" + j["tuned_weights"].dump() + "`.\n\n";
+  md += "| run | hand reward | tuned reward | change |";
+  for (const auto& c : r.reward.constraints) md += " " + c.objective + " (tolerated -" + f(100 * c.threshold, "%.0f") + "%) |";
+  md += "\n|---:|---:|---:|---:|";
+  for (std::size_t c = 0; c < r.reward.constraints.size(); ++c) md += "---:|";
+  md += "\n";
+  for (std::size_t k = 0; k < r.runs.size(); ++k) {
+    const auto& run = r.runs[k];
+    md += "| " + std::to_string(k + 1) + " | " + f(run.hand_reward) + " | " + f(run.tuned_reward) + " | " +
+          f(100 * (run.tuned_reward / run.hand_reward - 1), "%+.1f%%") + " |";
+    for (const auto& c : r.reward.constraints) {
+      const double h = run.hand_outcome.per_request(c.objective), t = run.tuned_outcome.per_request(c.objective);
+      md += " " + f(t, "%.4f") + " (" + f(h > 0 ? 100 * (t / h - 1) : 0.0, "%+.1f%%") + ") |";
+    }
+    md += "\n";
+  }
+  const auto& rep = j["repeats"];
+  md += "\nOver " + std::to_string(r.runs.size()) + " tuning runs, each on fresh traffic: tuned " +
+        f(rep["tuned_mean"].get<double>()) + " ± " + f(rep["tuned_sd"].get<double>()) + ", hand " +
+        f(rep["hand_mean"].get<double>()) + " ± " + f(rep["hand_sd"].get<double>()) +
+        " (reward per request on held-out traffic; constraint columns: the tuned weights' rate per request and its "
+        "change against the hand weights on the same traffic).\n";
+  return md;
+}
+
 fs::path write_tuned_weights(const TuneResult& r, const fs::path& models) {
   if (models.empty()) throw Error("tune: no models folder to write the tuned weights into (give --models)");
   fs::create_directories(models / "fusion");
@@ -294,8 +329,13 @@ fs::path write_tuned_weights(const TuneResult& r, const fs::path& models) {
     f.stream() << out.dump(2) << '\n';
     f.commit();
   }
+  // The reward for `funnel eval --simulate`: its constraints' baseline is
+  // the hand weights' level on the held-out split's traffic.
+  RewardSpec spec = r.reward;
+  spec.baseline = r.runs.at(0).hand_outcome;
+  spec.baseline_split = r.eval_split;
   detail::AtomicFile f(models / "fusion" / "reward.json");
-  f.stream() << reward_to_json(r.reward).dump(2) << '\n';
+  f.stream() << reward_to_json(spec).dump(2) << '\n';
   f.commit();
   return file;
 }

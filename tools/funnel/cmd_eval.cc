@@ -11,6 +11,8 @@
 #include "funnel/eval.h"
 #include "progress.h"
 #include "util/fs.h"
+#include <fstream>
+#include "funnel/simulator.h"
 
 namespace funnel::cli {
 namespace fs = std::filesystem;
@@ -19,7 +21,9 @@ namespace {
 
 struct EvalArgs {
   std::string index, data, split = "test", config, run, report;
-  std::size_t k = 1000;
+  std::size_t k = 1000, diversity_k = 10, simulate = 0;
+  std::uint64_t sim_seed = 1;
+  std::string reward;
   bool json = false;
 };
 
@@ -74,6 +78,36 @@ void run_eval(const EvalArgs& a) {
     labels = read_qrels(data / "human_labels.tsv");
     eo.human_labels = &labels;
   }
+  eo.diversity_k = a.diversity_k;
+  // Simulated traffic: the world the data folder was generated from.
+  std::unique_ptr<Simulator> sim;
+  RewardSpec spec;
+  if (a.simulate) {
+    sim = std::make_unique<Simulator>(load_world(data));
+    eo.simulator = sim.get();
+    eo.sim_split = a.split;
+    eo.sim_requests = a.simulate;
+    eo.sim_seed = a.sim_seed;
+    // The reward `funnel tune` wrote (its constraints' baseline is the hand
+    // weights' level on its held-out split), unless another is given.
+    fs::path reward_file = a.reward;
+    if (reward_file.empty() && !engine.index().models_dir().empty())
+      reward_file = fs::path(engine.index().models_dir()) / "fusion" / "reward.json";
+    if (!reward_file.empty() && fs::exists(reward_file)) {
+      std::ifstream in(reward_file);
+      const auto j = nlohmann::json::parse(in, nullptr, false);
+      if (j.is_discarded()) throw Error(reward_file.string() + ": not valid JSON");
+      spec = reward_from_json(j, reward_file.string());
+      if (!spec.baseline_split.empty() && spec.baseline_split != a.split) {
+        std::fprintf(stderr, "eval: %s has its baseline on split '%s', not '%s': reporting the reward without constraints\n",
+                     reward_file.c_str(), spec.baseline_split.c_str(), a.split.c_str());
+        spec.baseline = SimOutcome{};
+      }
+      eo.reward = &spec;
+    } else if (!a.reward.empty()) {
+      throw Error("--reward: " + a.reward + " not found");
+    }
+  }
   Progress progress("eval");
   eo.progress = std::ref(progress);
   const EvalResult r = evaluate(engine.pipeline(), queries, qrels, eo);
@@ -108,6 +142,12 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--run", a->run, "Write the final lists as a TREC run file");
   cmd->add_option("--report", a->report, "Write a markdown report");
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
+  cmd->add_option("--diversity-k", a->diversity_k, "Depth of the diversity metrics")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--simulate", a->simulate,
+                  "Also serve N simulated requests of the world's users (needs a world from funnel gen) and report "
+                  "their feedback per request")->check(CLI::Range(0, 10000000));
+  cmd->add_option("--sim-seed", a->sim_seed, "Seed of the simulated traffic")->capture_default_str();
+  cmd->add_option("--reward", a->reward, "Reward spec (default: MODELS/fusion/reward.json written by funnel tune)");
   cmd->footer("Cross-validation and ablations: `funnel experiment --help`.");
   cmd->callback([a] { run_eval(*a); });
 }

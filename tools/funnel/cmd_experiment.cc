@@ -6,6 +6,7 @@
 #include "experiments/ablation.h"
 #include "experiments/bench.h"
 #include "experiments/cv.h"
+#include "experiments/fusion_report.h"
 #include "experiments/tokenizer_check.h"
 
 namespace funnel::cli {
@@ -125,11 +126,33 @@ void add_tokenizer(CLI::App& parent) {
 
 }  // namespace
 
+void add_fusion_report(CLI::App& parent) {
+  auto* cmd = parent.add_subcommand(
+      "fusion", "Every fusion method (hand and tuned) and re-rank setting on the same cascade output and simulated traffic: "
+                "one table and a theta plot");
+  auto o = std::make_shared<experiments::FusionReportOptions>();
+  cmd->add_option("--index", o->index, "Index with embeddings and models (funnel index --models)")->required();
+  cmd->add_option("--data", o->data, "The generated world (funnel gen)")->required();
+  cmd->add_option("--config", o->config, "Cascade up to the rank stage (e.g. configs/demo-full.json)")->required();
+  cmd->add_option("--out", o->out, "Output folder: fusion.md, fusion.json, theta.svg")->required();
+  cmd->add_option("--split", o->split, "Queries of the evaluation and of the traffic")->capture_default_str();
+  cmd->add_option("--k", o->k, "Page size: nDCG@k, diversity@k, items shown")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--sim-requests", o->sim_requests, "Simulated requests per traffic sample")->capture_default_str()->check(CLI::Range(1, 10000000));
+  cmd->add_option("--sim-seeds", o->sim_seeds, "Traffic samples")->capture_default_str()->check(CLI::Range(1, 100));
+  cmd->add_option("--thetas", o->thetas, "DPP thetas of the sweep")->capture_default_str();
+  cmd->add_option("--dpp-theta", o->dpp_theta, "DPP theta of the table's rows")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->callback([o] {
+    const std::string md = experiments::fusion_report(*o, [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); });
+    std::printf("%s", md.c_str());
+  });
+}
+
 void add_experiment(CLI::App& app) {
   auto* cmd = app.add_subcommand("experiment", "Experiments that train and compare many models: cross-validation, ablations, tokenizer coverage");
   cmd->require_subcommand(1);
   add_cv(*cmd);
   add_tokenizer(*cmd);
+  add_fusion_report(*cmd);
   auto* ablation = cmd->add_subcommand("ablation", "Train variants of the pre-rank student over seeds and compare them");
   ablation->require_subcommand(1);
   add_ablation_prerank(*ablation);

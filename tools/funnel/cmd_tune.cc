@@ -7,6 +7,7 @@
 #include "funnel/engine.h"
 #include "funnel/error.h"
 #include "funnel/tune.h"
+#include "util/fs.h"
 
 namespace funnel::cli {
 namespace fs = std::filesystem;
@@ -14,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct TuneArgs {
-  std::string index, data, config, models, unit = "user";
+  std::string index, data, config, models, unit = "user", report;
   std::vector<std::string> constraints;  // objective:threshold
   bool json = false, no_write = false;
   TuneOptions o;
@@ -53,6 +54,11 @@ void run_tune(TuneArgs a) {
     std::fprintf(stderr, "%s\n", line.c_str());
   });
   const auto j = tune_result_to_json(r);
+  if (!a.report.empty()) {
+    detail::AtomicFile f(a.report);
+    f.stream() << tune_result_to_markdown(r);
+    f.commit();
+  }
   std::string written;
   if (!a.no_write) {
     std::string models = a.models;
@@ -110,6 +116,7 @@ void add_tune(CLI::App& app) {
   cmd->add_option("--constraint", a->constraints,
                   "OBJECTIVE[:THRESHOLD], repeatable (default: like:0.05 follow:0.10 share:0.15)");
   cmd->add_flag("--json", a->json, "Print the result as JSON");
+  cmd->add_option("--report", a->report, "Also write a markdown summary to this file");
   cmd->add_flag("--no-write", a->no_write, "Do not write the tuned weights");
   cmd->callback([a] { run_tune(*a); });
 }

@@ -139,7 +139,7 @@ void add_fusion_report(CLI::App& parent) {
   cmd->add_option("--k", o->k, "Page size: nDCG@k, diversity@k, items shown")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--sim-requests", o->sim_requests, "Simulated requests per traffic sample")->capture_default_str()->check(CLI::Range(1, 10000000));
   cmd->add_option("--sim-seeds", o->sim_seeds, "Traffic samples")->capture_default_str()->check(CLI::Range(1, 100));
-  cmd->add_option("--thetas", o->thetas, "DPP thetas of the sweep")->capture_default_str();
+  cmd->add_option("--thetas", o->thetas, "DPP thetas of the sweep (comma-separated)")->capture_default_str()->delimiter(',');
   cmd->add_option("--dpp-theta", o->dpp_theta, "DPP theta of the table's rows")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->callback([o] {
     const std::string md = experiments::fusion_report(*o, [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); });

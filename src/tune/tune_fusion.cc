@@ -149,6 +149,71 @@ std::vector<SimRequest> one_bucket(const Simulator& sim, const std::string& spli
   return sim.traffic(o);
 }
 
+// One CEM run on its own fresh traffic (seed o.seed + run), then the
+// held-out check of its weights against the hand weights.
+TuneRun tune_once(std::size_t run, const TuneOptions& o, const Simulator& sim, Replay& replay, const Target& t,
+                  const Space& space, double scale, const RewardSpec& reward_spec,
+                  const std::function<void(const std::string&)>& progress) {
+  auto say = [&](const std::string& s) {
+    if (progress) progress(s);
+  };
+  const json hand_weights = weights_json(t, t.hand);
+  const std::uint64_t seed = o.seed + run;
+  TuneRun tr;
+  std::size_t round = 0;
+  auto evaluate = [&](const std::vector<std::vector<double>>& cand) {
+    ++round;
+    TrafficOptions to;
+    to.split = o.split;
+    to.requests = cand.size() * o.bucket_requests;
+    to.buckets = cand.size();
+    to.unit = o.unit;
+    to.seed = seed * 7919 + round * 104729 + 7;
+    const auto traffic = sim.traffic(to);
+    replay.cache(traffic, progress);
+    std::vector<json> w;
+    for (const auto& c : cand) w.push_back(weights_json(t, space.from_search(t.hand, c)));
+    const auto out = sim.serve(traffic, cand.size(), [&](const SimRequest& r) { return replay.serve(r, w[r.bucket]); });
+    std::vector<double> rewards;
+    for (const auto& oc : out) rewards.push_back(reward(reward_spec, oc));
+    return rewards;
+  };
+  tune::CemOptions co;
+  co.rounds = o.rounds;
+  co.candidates = o.candidates;
+  co.elite = o.elite;
+  co.noise_floor = o.noise_floor * scale;
+  co.seed = seed;
+  std::vector<double> sd0(t.hand.size(), o.init_sd * scale);
+  for (std::size_t j = 0; j < sd0.size(); ++j)
+    if (space.spread[j] == 0) sd0[j] = 1e-12;  // a constant input: nothing to search
+  const auto cem = tune::cem_maximise(space.to_search(t.hand), sd0, evaluate, co, [&](const tune::CemRound& r) {
+    char line[160];
+    std::snprintf(line, sizeof line, "tune: run %zu/%zu round %zu/%zu: reward mean %.4f best %.4f", run + 1,
+                  o.repeats, r.round, o.rounds, r.reward_mean, r.reward_best);
+    say(line);
+    tr.rounds.push_back({{"round", r.round}, {"reward_mean", r.reward_mean}, {"reward_best", r.reward_best},
+                         {"weights", weights_json(t, space.from_search(t.hand, r.mean))}});
+  });
+  tr.weights = weights_json(t, space.from_search(t.hand, cem.mean));
+  // Held-out check: hand and tuned weights on the same fresh traffic from
+  // the evaluation split; the constraints' baseline is the hand weights'
+  // level on that same traffic.
+  const auto held = one_bucket(sim, o.eval_split, o.eval_requests, seed * 31337 + 99991);
+  replay.cache(held, progress);
+  tr.hand_outcome = replay.outcome(held, hand_weights);
+  tr.tuned_outcome = replay.outcome(held, tr.weights);
+  RewardSpec spec = reward_spec;
+  spec.baseline = tr.hand_outcome;
+  tr.hand_reward = reward(spec, tr.hand_outcome);
+  tr.tuned_reward = reward(spec, tr.tuned_outcome);
+  char line[200];
+  std::snprintf(line, sizeof line, "tune: run %zu/%zu held-out ('%s', %zu requests): hand %.4f, tuned %.4f", run + 1,
+                o.repeats, o.eval_split.c_str(), o.eval_requests, tr.hand_reward, tr.tuned_reward);
+  say(line);
+  return tr;
+}
+
 }  // namespace
 
 TuneResult tune_fusion(const Pipeline& pipeline, const Simulator& sim, const TuneOptions& o,
@@ -187,62 +252,8 @@ TuneResult tune_fusion(const Pipeline& pipeline, const Simulator& sim, const Tun
     say(s);
   }
 
-  for (std::size_t run = 0; run < o.repeats; ++run) {
-    const std::uint64_t seed = o.seed + run;
-    TuneRun tr;
-    std::size_t round = 0;
-    auto evaluate = [&](const std::vector<std::vector<double>>& cand) {
-      ++round;
-      TrafficOptions to;
-      to.split = o.split;
-      to.requests = cand.size() * o.bucket_requests;
-      to.buckets = cand.size();
-      to.unit = o.unit;
-      to.seed = seed * 7919 + round * 104729 + 7;
-      const auto traffic = sim.traffic(to);
-      replay.cache(traffic, progress);
-      std::vector<json> w;
-      for (const auto& c : cand) w.push_back(weights_json(t, space.from_search(t.hand, c)));
-      const auto out = sim.serve(traffic, cand.size(), [&](const SimRequest& r) { return replay.serve(r, w[r.bucket]); });
-      std::vector<double> rewards;
-      for (const auto& oc : out) rewards.push_back(reward(res.reward, oc));
-      return rewards;
-    };
-    tune::CemOptions co;
-    co.rounds = o.rounds;
-    co.candidates = o.candidates;
-    co.elite = o.elite;
-    co.noise_floor = o.noise_floor * scale;
-    co.seed = seed;
-    std::vector<double> sd0(t.hand.size(), o.init_sd * scale);
-    for (std::size_t j = 0; j < sd0.size(); ++j)
-      if (space.spread[j] == 0) sd0[j] = 1e-12;  // a constant input: nothing to search
-    const auto cem = tune::cem_maximise(space.to_search(t.hand), sd0, evaluate, co, [&](const tune::CemRound& r) {
-      char line[160];
-      std::snprintf(line, sizeof line, "tune: run %zu/%zu round %zu/%zu: reward mean %.4f best %.4f", run + 1,
-                    o.repeats, r.round, o.rounds, r.reward_mean, r.reward_best);
-      say(line);
-      tr.rounds.push_back({{"round", r.round}, {"reward_mean", r.reward_mean}, {"reward_best", r.reward_best},
-                           {"weights", weights_json(t, space.from_search(t.hand, r.mean))}});
-    });
-    tr.weights = weights_json(t, space.from_search(t.hand, cem.mean));
-    // Held-out check: hand and tuned weights on the same fresh traffic from
-    // the evaluation split; the constraints' baseline is the hand weights'
-    // level on that same traffic.
-    const auto held = one_bucket(sim, o.eval_split, o.eval_requests, seed * 31337 + 99991);
-    replay.cache(held, progress);
-    tr.hand_outcome = replay.outcome(held, res.hand_weights);
-    tr.tuned_outcome = replay.outcome(held, tr.weights);
-    RewardSpec spec = res.reward;
-    spec.baseline = tr.hand_outcome;
-    tr.hand_reward = reward(spec, tr.hand_outcome);
-    tr.tuned_reward = reward(spec, tr.tuned_outcome);
-    char line[200];
-    std::snprintf(line, sizeof line, "tune: run %zu/%zu held-out ('%s', %zu requests): hand %.4f, tuned %.4f", run + 1,
-                  o.repeats, o.eval_split.c_str(), o.eval_requests, tr.hand_reward, tr.tuned_reward);
-    say(line);
-    res.runs.push_back(std::move(tr));
-  }
+  for (std::size_t run = 0; run < o.repeats; ++run)
+    res.runs.push_back(tune_once(run, o, sim, replay, t, space, scale, res.reward, progress));
   return res;
 }
 

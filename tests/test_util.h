@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "funnel/error.h"
 
 namespace funnel::test {
@@ -104,6 +106,16 @@ inline PairedGain paired_gain(const std::vector<double>& diffs) {
   for (double d : diffs) var += (d - g.mean) * (d - g.mean);
   g.se = std::sqrt(var / (n - 1) / n);
   return g;
+}
+
+// Expects f() to throw funnel::Error with `part` in its message.
+inline void expect_error(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "no funnel::Error (expected one mentioning '" << part << "')";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace funnel::test

@@ -68,6 +68,13 @@ void FusionStage::split(const NamedWeights& w, std::vector<std::string>& names, 
   }
 }
 
+std::vector<float> FusionStage::weighted_inputs(const StageContext& ctx, std::span<const Candidate> cands,
+                                                const NamedWeights& weights, std::vector<std::string>& names,
+                                                std::vector<double>& values) {
+  split(weights, names, values);
+  return fusion_features(ctx.index, ctx.request, cands, names, ctx.where());
+}
+
 json FusionStage::info() const {
   return {{"type", type_}, {"weights", weights_to_json(weights_)}, {"weights_source", weights_source_}};
 }
@@ -113,8 +120,7 @@ class FormulaStage final : public FusionStage {
                std::span<double> out) const override {
     std::vector<std::string> names;
     std::vector<double> w;
-    split(weights, names, w);
-    std::vector<float> x = fusion_features(ctx.index, ctx.request, cands, names, ctx.where());
+    std::vector<float> x = weighted_inputs(ctx, cands, weights, names, w);
     if (!product_) return weighted_sum(x, names.size(), w, out);
     // A product needs positive factors: unbounded inputs (the score and the
     // relevance logit) enter through a sigmoid.
@@ -157,8 +163,7 @@ class EnsembleSortStage final : public FusionStage {
                std::span<double> out) const override {
     std::vector<std::string> names;
     std::vector<double> w;
-    split(weights, names, w);
-    const std::vector<float> x = fusion_features(ctx.index, ctx.request, cands, names, ctx.where());
+    const std::vector<float> x = weighted_inputs(ctx, cands, weights, names, w);
     ensemble_sort(x, names.size(), w, transform_, k_, out);
   }
 

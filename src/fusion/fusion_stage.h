@@ -38,8 +38,12 @@ class FusionStage : public Stage {
   // Writes the fused score of each candidate into out (same order).
   virtual void combine(const StageContext& ctx, std::span<const Candidate> cands, const NamedWeights& weights,
                        std::span<double> out) const = 0;
-  // The weight names and values as two arrays, for the formulas.
+  // The weight names and values as two arrays, for the formulas, and the
+  // candidates' inputs for those names (n x names.size(), fusion_inputs.h).
   static void split(const NamedWeights& w, std::vector<std::string>& names, std::vector<double>& values);
+  static std::vector<float> weighted_inputs(const StageContext& ctx, std::span<const Candidate> cands,
+                                            const NamedWeights& weights, std::vector<std::string>& names,
+                                            std::vector<double>& values);
 
   std::string type_;
   std::filesystem::path models_;  // "" when neither the config nor the index names one

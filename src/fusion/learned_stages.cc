@@ -70,9 +70,9 @@ class GbdtStage final : public FusionStage {
     if (weights.empty()) return;
     std::vector<std::string> wn;
     std::vector<double> wv;
-    split(weights, wn, wv);
+    const std::vector<float> x_extra = weighted_inputs(ctx, cands, weights, wn, wv);
     std::vector<double> extra(cands.size());
-    weighted_sum(fusion_features(ctx.index, ctx.request, cands, wn, ctx.where()), wn.size(), wv, extra);
+    weighted_sum(x_extra, wn.size(), wv, extra);
     for (std::size_t i = 0; i < cands.size(); ++i) out[i] += extra[i];
   }
 
@@ -95,8 +95,8 @@ class LtrStage final : public FusionStage {
                std::span<double> out) const override {
     std::vector<std::string> names;
     std::vector<double> w;
-    split(weights, names, w);
-    weighted_sum(fusion_features(ctx.index, ctx.request, cands, names, ctx.where()), names.size(), w, out);
+    const std::vector<float> x = weighted_inputs(ctx, cands, weights, names, w);
+    weighted_sum(x, names.size(), w, out);
   }
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "funnel/error.h"
+#include "test_util.h"
 #include "rerank/dpp.h"
 #include "util/rng.h"
 
@@ -374,14 +375,7 @@ TEST(DppLogDet, MatchesAHandComputedValue) {
 
 // --- bad input -------------------------------------------------------------
 
-void expect_error(const std::function<void()>& f, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no funnel::Error (expected one mentioning '" << part << "')";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using test::expect_error;
 
 TEST(DppSelect, RejectsBadInput) {
   const Instance good = random_instance(2, 6, 4, true);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "funnel/error.h"
+#include "test_util.h"
 #include "rerank/rules.h"
 #include "util/rng.h"
 
@@ -239,14 +240,7 @@ TEST(CountViolations, FollowsTheDefinition) {
   EXPECT_EQ(count_violations(x.items(), seq, {}, std::vector<CapRule>{{1, 1}, {2, 0}, {3, 0}}), 3u);
 }
 
-void expect_error(const std::function<void()>& f, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no funnel::Error (expected one mentioning '" << part << "')";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using test::expect_error;
 
 TEST(ApplyRules, RejectsBadInput) {
   const Lists x{{1, 2, 3}, {1, 1, 2}};

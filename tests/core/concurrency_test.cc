@@ -201,5 +201,42 @@ TEST_F(Concurrency, ReadersSeeOneWholeVersionWhileVersionsArePublished) {
   EXPECT_TRUE(whole_version(*index->embeddings()));
 }
 
+TEST_F(Concurrency, FusionAndReRankStagesAreSafeToShare) {
+  // One pipeline with fusion, DPP (thread-local scratch, AVX2 loops) and
+  // rules, run from several threads: every answer is the single-threaded one.
+  auto index = Index::open(dir());
+  const Pipeline shared(index, nlohmann::json::parse(R"({"stages": [
+    {"name": "recall", "type": "recall", "channels": [{"type": "bm25", "quota": 200}]},
+    {"name": "probe", "type": "store_probe", "keep": 50},
+    {"name": "fusion", "type": "formula", "weights": {"score": 1, "position": -0.5}},
+    {"name": "dpp", "type": "dpp", "theta": 0.8},
+    {"name": "rules", "type": "rules", "windows": [{"field": "author", "max": 1, "window": 2}]}]})"));
+  const std::vector<std::string> queries = {"river mountain", "cooking pasta", "guitar lesson", "cat video news"};
+  std::vector<std::vector<std::uint32_t>> expected;
+  for (const auto& q : queries) {
+    Request r;
+    r.query = q;
+    std::vector<std::uint32_t> rows;
+    for (const auto& item : shared.run(r).items) rows.push_back(item.row);
+    expected.push_back(rows);
+  }
+  std::atomic<int> failures{0};
+  auto reader = [&](int id) {
+    for (int i = 0; i < 100; ++i) {
+      const std::size_t q = static_cast<std::size_t>(i + id) % queries.size();
+      Request r;
+      r.query = queries[q];
+      r.k = 10;
+      std::vector<std::uint32_t> rows;
+      for (const auto& item : shared.run(r).items) rows.push_back(item.row);
+      if (rows != expected[q]) ++failures;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 3; ++id) threads.emplace_back(reader, id);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 }  // namespace
 }  // namespace funnel

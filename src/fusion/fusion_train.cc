@@ -27,7 +27,7 @@ namespace {
 struct Logged {
   std::string id, query;
   std::vector<std::uint32_t> rows;
-  std::vector<const Impression*> shown;
+  std::vector<Impression> shown;  // the logged outcomes, one per row
 };
 
 float outcome(const Impression& im, const std::string& objective) {
@@ -50,8 +50,7 @@ std::vector<Logged> logged_requests(const Index& index, const fs::path& data, co
     if (qrels.count(q.id)) in_split[q.id] = &q;
   const fs::path imp = data / "impressions.jsonl";
   if (!fs::exists(imp)) throw Error(imp.string() + ": not found (the learned fusion trains on logged impressions)");
-  static std::vector<Impression> impressions;  // kept alive for the pointers below
-  impressions = read_impressions(imp);
+  const std::vector<Impression> impressions = read_impressions(imp);
   std::unordered_map<std::string, std::uint32_t> row_of;
   for (std::uint32_t r = 0; r < index.size(); ++r) row_of.emplace(index.doc_id(r), r);
   std::map<std::string, Logged> by_id;
@@ -63,7 +62,7 @@ std::vector<Logged> logged_requests(const Index& index, const fs::path& data, co
     l.id = im.request_id;
     l.query = q->second->text;
     l.rows.push_back(row->second);
-    l.shown.push_back(&im);
+    l.shown.push_back(im);
   }
   std::vector<Logged> out;
   for (auto& [id, l] : by_id) out.push_back(std::move(l));
@@ -126,7 +125,7 @@ FusionTrainResult train_fusion(const fs::path& index_dir, const fs::path& cascad
     x.insert(x.end(), f.begin(), f.end());
     const bool held_out = detail::stable_hash(l.id) % 5 == 0;
     for (std::size_t i = 0; i < cands.size(); ++i) {
-      for (const auto& ob : objectives) outcomes.push_back(outcome(*l.shown[i], ob));
+      for (const auto& ob : objectives) outcomes.push_back(outcome(l.shown[i], ob));
       group.push_back(static_cast<std::uint32_t>(r));
       valid.push_back(held_out);
       score_col.push_back(static_cast<float>(cands[i].score));

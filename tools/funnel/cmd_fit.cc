@@ -13,7 +13,7 @@ namespace funnel::cli {
 namespace {
 // "relevance=1,click=0.5" -> {relevance: 1, click: 0.5}; the trainer
 // checks the task names.
-std::map<std::string, double> parse_task_weights(const std::string& text) {
+std::map<std::string, double> parse_task_weights(const std::string& text, const std::string& option = "--task-weights") {
   std::map<std::string, double> out;
   std::size_t start = 0;
   while (start < text.size()) {
@@ -22,11 +22,11 @@ std::map<std::string, double> parse_task_weights(const std::string& text) {
     const std::string item = text.substr(start, end - start);
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw Error("fit: --task-weights: '" + item + "' is not task=weight");
+      throw Error("fit: " + option + ": '" + item + "' is not name=weight");
     char* rest = nullptr;
     const std::string num = item.substr(eq + 1);
     const double w = std::strtod(num.c_str(), &rest);
-    if (num.empty() || *rest != '\0') throw Error("fit: --task-weights: '" + num + "' is not a number");
+    if (num.empty() || *rest != '\0') throw Error("fit: " + option + ": '" + num + "' is not a number");
     out[item.substr(0, eq)] = w;
     start = end + 1;
   }
@@ -173,7 +173,7 @@ void fit_fusion(const FitArgs& a, const train::LogFn& log) {
   f.split = a.split;
   f.max_requests = a.max_requests;
   f.seed = a.o.seed;
-  if (!a.objective_weights.empty()) f.objective_weights = parse_task_weights(a.objective_weights);
+  if (!a.objective_weights.empty()) f.objective_weights = parse_task_weights(a.objective_weights, "--objective-weights");
   const auto r = train::train_fusion(a.index, a.config, a.data, a.out, f, log);
   std::printf("trained the %s fusion on %zu logged requests (%zu shown items): held-out click GAUC %.4f (rank score alone %.4f)\n",
               a.method.c_str(), r.requests, r.rows, r.valid_gauc, r.valid_gauc_rank);

@@ -3,8 +3,9 @@
 // each candidate weight vector served on its own traffic bucket by the
 // simulator (funnel/simulator.h), a reward with gain terms (watch time) and
 // constraint terms (likes, follows, shares must not fall below their level
-// under the hand weights by more than a threshold), and a check of the
-// tuned weights against the hand weights on held-out traffic.
+// under the hand weights by more than a threshold), a choice among the hand
+// weights and the rounds' means on fresh validation traffic, and a check of
+// the chosen weights against the hand weights on held-out traffic.
 //
 // The cascade up to the fusion stage runs once per query (its output does
 // not depend on the fusion weights); each simulated request replays the
@@ -37,18 +38,24 @@ struct TuneOptions {
   // request); the sds below are relative to the hand weights' mean |effect|.
   double noise_floor = 0.05;         // added to the CEM sd each round
   double init_sd = 0.5;              // initial sd
-  std::size_t bucket_requests = 4000;  // simulated requests per candidate and round
+  std::size_t bucket_requests = 12000; // simulated requests per candidate and round
+  // Validation requests (tuning split, fresh) on which the hand weights and
+  // every round's mean compete; the best is the run's answer.
+  std::size_t select_requests = 100000;
   BucketUnit unit = BucketUnit::kUser;
-  std::size_t baseline_requests = 20000;  // for the hand weights' constraint levels
-  std::size_t eval_requests = 20000;      // held-out traffic per check
+  std::size_t baseline_requests = 40000;  // for the hand weights' constraint levels
+  std::size_t eval_requests = 100000;     // held-out traffic per check
   std::size_t repeats = 3;           // independent tuning runs, each on fresh traffic
   std::uint64_t seed = 1;
   RewardSpec reward;                 // gains and constraints; the baseline is measured here
 };
 
 struct TuneRun {
-  std::vector<nlohmann::json> rounds;  // {"round", "reward_mean", "reward_best", "weights"}
-  nlohmann::json weights;              // the tuned weights
+  // {"round", "reward_mean", "reward_best", "weights" (the round's mean),
+  // "validation_reward"}
+  std::vector<nlohmann::json> rounds;
+  nlohmann::json weights;              // the tuned weights: the best on validation (maybe the hand weights)
+  std::string chosen;                  // "round N" or "hand"
   double hand_reward = 0, tuned_reward = 0;  // on this run's held-out traffic
   SimOutcome hand_outcome, tuned_outcome;
 };

@@ -149,6 +149,42 @@ std::vector<SimRequest> one_bucket(const Simulator& sim, const std::string& spli
   return sim.traffic(o);
 }
 
+// The weights a run ships: the hand weights and every round's mean, served
+// on the same fresh validation traffic of the tuning split (common random
+// numbers: the same requests and noise for each), against the hand
+// weights' level on it; the best reward wins. CEM's last mean can have
+// chased bucket noise (rare follows and shares move the penalties); this
+// check on traffic none of the rounds saw keeps the hand weights unless a
+// round's mean beats them.
+json select_weights(const TuneOptions& o, std::uint64_t seed, const Simulator& sim, Replay& replay, const Target& t,
+                    const json& hand_weights, std::vector<json>& rounds, const RewardSpec& reward_spec,
+                    const std::function<void(const std::string&)>& say, std::string& chosen) {
+  const auto valid = one_bucket(sim, o.split, o.select_requests, seed * 48271 + 12345);
+  replay.cache(valid, {});
+  RewardSpec spec = reward_spec;
+  spec.baseline = replay.outcome(valid, hand_weights);
+  const double hand = reward(spec, spec.baseline);
+  json best = hand_weights;
+  double best_reward = hand;
+  std::size_t best_round = 0;
+  for (auto& r : rounds) {
+    const double v = reward(spec, replay.outcome(valid, r["weights"]));
+    r["validation_reward"] = v;
+    if (v > best_reward) {
+      best_reward = v;
+      best = r["weights"];
+      best_round = r["round"].get<std::size_t>();
+    }
+  }
+  char line[200];
+  std::snprintf(line, sizeof line, "tune: validation ('%s', %zu requests): hand %.4f, best %s %.4f", o.split.c_str(),
+                o.select_requests, hand, best_round ? ("round " + std::to_string(best_round)).c_str() : "hand",
+                best_reward);
+  say(line);
+  chosen = best_round ? "round " + std::to_string(best_round) : "hand";
+  return best;
+}
+
 // One CEM run on its own fresh traffic (seed o.seed + run), then the
 // held-out check of its weights against the hand weights.
 TuneRun tune_once(std::size_t run, const TuneOptions& o, const Simulator& sim, Replay& replay, const Target& t,
@@ -195,7 +231,7 @@ TuneRun tune_once(std::size_t run, const TuneOptions& o, const Simulator& sim, R
     tr.rounds.push_back({{"round", r.round}, {"reward_mean", r.reward_mean}, {"reward_best", r.reward_best},
                          {"weights", weights_json(t, space.from_search(t.hand, r.mean))}});
   });
-  tr.weights = weights_json(t, space.from_search(t.hand, cem.mean));
+  tr.weights = select_weights(o, seed, sim, replay, t, hand_weights, tr.rounds, reward_spec, say, tr.chosen);
   // Held-out check: hand and tuned weights on the same fresh traffic from
   // the evaluation split; the constraints' baseline is the hand weights'
   // level on that same traffic.
@@ -221,7 +257,8 @@ TuneResult tune_fusion(const Pipeline& pipeline, const Simulator& sim, const Tun
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
-  if (o.repeats == 0 || o.bucket_requests == 0 || o.eval_requests == 0 || o.baseline_requests == 0)
+  if (o.repeats == 0 || o.bucket_requests == 0 || o.eval_requests == 0 || o.baseline_requests == 0 ||
+      o.select_requests == 0)
     throw Error("tune: repeats, bucket requests, eval requests and baseline requests must be >= 1");
   const Target t = find_target(pipeline, o.stage, o.add_inputs);
   TuneResult res;
@@ -281,6 +318,7 @@ json tune_result_to_json(const TuneResult& r) {
     tuned.push_back(run.tuned_reward);
     hand.push_back(run.hand_reward);
     runs.push_back({{"hand_reward", run.hand_reward}, {"tuned_reward", run.tuned_reward}, {"weights", run.weights},
+                    {"chosen", run.chosen},
                     {"hand", outcome_to_json(run.hand_outcome)}, {"tuned", outcome_to_json(run.tuned_outcome)}});
   }
   const auto [tm, ts] = mean_sd(tuned);
@@ -303,14 +341,14 @@ std::string tune_result_to_markdown(const TuneResult& r) {
   };
   std::string md = "Stage `" + r.stage + "` (" + r.type + "). Hand weights `" + r.hand_weights.dump() +
                    "`; tuned (run 1, written) `" + j["tuned_weights"].dump() + "`.\n\n";
-  md += "| run | hand reward | tuned reward | change |";
+  md += "| run | chosen on validation | hand reward | tuned reward | change |";
   for (const auto& c : r.reward.constraints) md += " " + c.objective + " (tolerated -" + f(100 * c.threshold, "%.0f") + "%) |";
-  md += "\n|---:|---:|---:|---:|";
+  md += "\n|---:|---|---:|---:|---:|";
   for (std::size_t c = 0; c < r.reward.constraints.size(); ++c) md += "---:|";
   md += "\n";
   for (std::size_t k = 0; k < r.runs.size(); ++k) {
     const auto& run = r.runs[k];
-    md += "| " + std::to_string(k + 1) + " | " + f(run.hand_reward) + " | " + f(run.tuned_reward) + " | " +
+    md += "| " + std::to_string(k + 1) + " | " + run.chosen + " | " + f(run.hand_reward) + " | " + f(run.tuned_reward) + " | " +
           f(100 * (run.tuned_reward / run.hand_reward - 1), "%+.1f%%") + " |";
     for (const auto& c : r.reward.constraints) {
       const double h = run.hand_outcome.per_request(c.objective), t = run.tuned_outcome.per_request(c.objective);

@@ -108,6 +108,8 @@ void add_tune(CLI::App& app) {
   cmd->add_option("--noise-floor", a->o.noise_floor, "Added to the CEM sd every round (relative, as --init-sd)")->capture_default_str()->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--init-sd", a->o.init_sd, "Initial sd, relative to the hand weights' mean effect")->capture_default_str()->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--bucket-requests", a->o.bucket_requests, "Simulated requests per bucket")->capture_default_str()->check(CLI::Range(1, 10000000));
+  cmd->add_option("--select-requests", a->o.select_requests,
+                  "Validation requests on which the hand weights and each round's mean compete")->capture_default_str()->check(CLI::Range(1, 10000000));
   cmd->add_option("--bucket-unit", a->unit, "Bucket traffic by 'user' or 'request'")->capture_default_str();
   cmd->add_option("--baseline-requests", a->o.baseline_requests, "Requests measuring the hand weights' levels")->capture_default_str()->check(CLI::Range(1, 10000000));
   cmd->add_option("--eval-requests", a->o.eval_requests, "Held-out requests per check")->capture_default_str()->check(CLI::Range(1, 10000000));

@@ -57,7 +57,7 @@ TEST_F(CliFusionTest, TuneJsonShapeAndTheTunedWeightsAreServed) {
   const std::string hand = cascade({{{"name", "fusion"}, {"type", "formula"}, {"models", models()}}});
   auto r = test::run_cli("tune --index " + index() + " --data " + world() + " --config " + hand + " --models " +
                              models() + " --rounds 2 --candidates 4 --elite 2 --bucket-requests 150 " +
-                             "--baseline-requests 400 --eval-requests 400 --repeats 2 --add-input category=short --json",
+                             "--baseline-requests 400 --eval-requests 400 --select-requests 400 --repeats 2 --add-input category=short --json",
                          false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const json j = json::parse(r.output);

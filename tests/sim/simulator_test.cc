@@ -30,12 +30,12 @@ std::shared_ptr<const World> small_world() {
   return w;
 }
 
-TEST(Simulator, TheUserModelIsTheOneThatWroteTheLogs) {
-  // Replaying the generator's draws for the first logged page: the same
-  // clicks come out of user_feedback as the logs hold. The logs are
-  // generated from one stream, so this checks the shared formula on the
-  // world's own records instead: a clicked impression always has a
-  // watch > 0 and an unclicked one nothing, as user_feedback guarantees.
+TEST(Simulator, LogsKeepTheUserModelsInvariantsAndTheWorldCarriesItsTruth) {
+  // The logs come from one random stream, so their draws cannot be replayed
+  // one by one here; that the generator calls user_feedback is checked by
+  // the byte-identical world files (world_test). This checks what the
+  // simulator relies on: the user model's invariants hold in the logs (no
+  // engagement without a click) and the world carries the users' truth.
   const World& w = *small_world();
   std::size_t clicks = 0;
   for (const auto& im : w.impressions) {

@@ -32,8 +32,9 @@ std::shared_ptr<const World> small_world() {
 
 TEST(Simulator, LogsKeepTheUserModelsInvariantsAndTheWorldCarriesItsTruth) {
   // The logs come from one random stream, so their draws cannot be replayed
-  // one by one here; that the generator calls user_feedback is checked by
-  // the byte-identical world files (world_test). This checks what the
+  // one by one here (the generator calls user_feedback itself; when the
+  // model moved into that function every generated file kept its md5,
+  // checked by hand, not by a test). This checks what the
   // simulator relies on: the user model's invariants hold in the logs (no
   // engagement without a click) and the world carries the users' truth.
   const World& w = *small_world();

@@ -13,4 +13,11 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A request that ran past its total deadline (Request::deadline_ms or the
+// cascade's "deadline_ms"): the server answers it with 504, not 400.
+class DeadlineExceeded : public Error {
+ public:
+  explicit DeadlineExceeded(const std::string& what) : Error(what) {}
+};
+
 }  // namespace funnel

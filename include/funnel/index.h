@@ -90,6 +90,12 @@ class Index {
   const std::shared_ptr<const EmbeddingStore>& embeddings() const { return embeddings_; }
   // The models folder the embeddings were encoded with ("" if none).
   const std::string& models_dir() const { return models_dir_; }
+  // The ANN index file the manifest names ("" if none), and the store
+  // version it was built from (0: not recorded, an index older than the
+  // versioned ANN files). The ANN channel refuses an ANN index of another
+  // version than embeddings() (a refresh half-way through).
+  std::filesystem::path ann_file() const;
+  std::uint64_t ann_store_version() const;
 
   // The recall channel called `name` ("bm25"), or nullptr.
   const RecallChannel* channel(const std::string& name) const;

@@ -8,6 +8,7 @@
 // funnel::Engine (funnel/engine.h), which opens the index with its models.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -34,6 +35,10 @@ struct Request {
   nlohmann::json overrides = nlohmann::json::object();
   // Fill StageTrace::survivors (the rows kept by each stage); costs memory.
   bool trace_survivors = false;
+  // The request's total deadline in ms from its start (0: the cascade's
+  // "deadline_ms", if any). Past it, run() throws DeadlineExceeded after the
+  // stage that overran; an optional stage that would end past it is skipped.
+  double deadline_ms = 0;
 };
 
 // What one stage did for one request.
@@ -45,6 +50,7 @@ struct StageTrace {
   std::vector<std::uint32_t> survivors;  // rows kept, only if Request::trace_survivors
   std::vector<double> survivor_scores;   // the scores the stage gave them (same order), with survivors
   std::vector<std::string> notes;        // what the stage wants the caller to know (e.g. a rule it could not keep)
+  bool skipped = false;                  // an optional stage that did not run (its deadline, or overrides {"skip": true})
 };
 
 struct ResultItem {
@@ -102,6 +108,11 @@ class Pipeline {
   std::size_t size() const { return steps_.size(); }
   std::vector<std::string> stage_names() const;
   std::vector<std::string> stage_types() const;
+  // Whether stage `stage` (by index) is optional (config "optional": true):
+  // it may be skipped by its deadline or per request.
+  bool stage_optional(std::size_t stage) const;
+  // The cascade's total deadline in ms (config "deadline_ms"; 0: none).
+  double deadline_ms() const { return deadline_ms_; }
   // Whether stage `stage` (by index) scores its candidates (Stage::scores).
   bool stage_scores(std::size_t stage) const;
   // The role stage `stage` declares (Stage::role).
@@ -124,15 +135,20 @@ class Pipeline {
   struct Step;
   std::shared_ptr<const Index> index_;
   std::vector<std::unique_ptr<Step>> steps_;
-  // Runs stages [from, to) on `cands`, appending their traces to `resp`.
+  double deadline_ms_ = 0;
+  // Runs stages [from, to) on `cands`, appending their traces to `resp`;
+  // `t_start` is when the request started (for the deadlines).
   void run_steps(const Request& request, std::size_t from, std::size_t to, std::vector<Candidate>& cands,
-                 Response& resp) const;
+                 Response& resp, std::chrono::steady_clock::time_point t_start) const;
+  // Whether optional step `i` must be skipped, and why (a note), given the
+  // time already spent.
+  bool skip_step(const Request& request, std::size_t i, double elapsed_ms, std::string& why) const;
   Response finish(const Request& request, std::vector<Candidate>& cands, Response resp) const;
 };
 
 // The response as JSON: {"query", "k", "items": [{"rank", "id", "title",
 // "score", "channels", "stages": [{"stage", "score", "rank"}], "pxtr"?}],
-// "trace": [{"name", "type", "in", "out", "ms", "notes"?}], "total_ms"}
+// "trace": [{"name", "type", "in", "out", "ms", "skipped"?, "notes"?}], "total_ms"}
 // (docs/formats.md, "Response"). `request` supplies query and k.
 nlohmann::json response_to_json(const Response& response, const Request& request);
 // The reverse, for clients: checks every field and throws funnel::Error

@@ -12,6 +12,7 @@ json response_to_json(const Response& r, const Request& req) {
   json stages = json::array();
   for (const auto& t : r.trace) {
     json st = {{"name", t.name}, {"type", t.type}, {"in", t.in}, {"out", t.out}, {"ms", t.ms}};
+    if (t.skipped) st["skipped"] = true;
     if (!t.notes.empty()) st["notes"] = t.notes;
     stages.push_back(std::move(st));
   }
@@ -103,6 +104,10 @@ Response response_from_json(const json& j) {
     t.in = count(trace[i], "in", w);
     t.out = count(trace[i], "out", w);
     t.ms = number(trace[i], "ms", w);
+    if (trace[i].contains("skipped")) {
+      if (!trace[i]["skipped"].is_boolean()) throw Error("response: " + w + ".skipped: expected true or false");
+      t.skipped = trace[i]["skipped"].get<bool>();
+    }
     if (trace[i].contains("notes")) {
       const json& notes = trace[i]["notes"];
       if (!notes.is_array()) throw Error("response: " + w + ".notes: expected a list of strings");

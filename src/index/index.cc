@@ -1,5 +1,6 @@
 #include "funnel/index.h"
 
+#include <cstdio>
 #include <fstream>
 #include <unordered_map>
 
@@ -42,8 +43,9 @@ void build_index(const Corpus& corpus, const fs::path& out, const IndexOptions& 
     publish_store_version(stage.path() / "embeddings", {enc.model_id(), options.precision, enc.heads(), enc.dim()},
                           vecs, corpus.docs.size());
     manifest["prerank"] = {{"store", "embeddings"}, {"models", fs::absolute(enc.models_dir()).string()}};
-    build_ann_index(*EmbeddingStore::open(stage.path() / "embeddings"), stage.path() / "ann.faiss", options.ann);
-    manifest["ann"] = {{"file", "ann.faiss"}, {"type", options.ann.type}};
+    auto store = EmbeddingStore::open(stage.path() / "embeddings");
+    build_ann_index(*store, stage.path() / "ann.faiss", options.ann);
+    manifest["ann"] = {{"file", "ann.faiss"}, {"type", options.ann.type}, {"store_version", store->version()}};
   }
   {
     detail::AtomicFile f(stage.path() / "manifest.json");
@@ -68,18 +70,32 @@ std::uint64_t refresh_embeddings(const fs::path& index_dir, const Corpus& corpus
   std::uint64_t v = publish_store_version(index_dir / "embeddings", {encoder.model_id(), precision, encoder.heads(),
                                                                      encoder.dim()},
                                           vecs, corpus.docs.size());
-  // The ANN index follows the new vectors (a reader that opened the old
-  // one keeps its copy in memory).
+  // The ANN index follows the new vectors, in a file of its own version:
+  // until the manifest names it, the ANN channel refuses to open (the
+  // store is already at v, the ANN index still at v - 1), so a server that
+  // reloads in between keeps serving the old version. A reader that opened
+  // the old file keeps its copy in memory.
   AnnOptions ann;
   json m = index->manifest();
   if (m.contains("ann") && m["ann"].contains("type")) ann.type = m["ann"]["type"].get<std::string>();
-  build_ann_index(*EmbeddingStore::open(index_dir / "embeddings", v), index_dir / "ann.faiss", ann);
+  char name[32];
+  std::snprintf(name, sizeof name, "ann-v%06llu.faiss", static_cast<unsigned long long>(v));
+  build_ann_index(*EmbeddingStore::open(index_dir / "embeddings", v), index_dir / name, ann);
   // Record the models folder, atomically, for indexes built without one.
   m["prerank"] = {{"store", "embeddings"}, {"models", fs::absolute(encoder.models_dir()).string()}};
-  m["ann"] = {{"file", "ann.faiss"}, {"type", ann.type}};
-  detail::AtomicFile f(index_dir / "manifest.json");
-  f.stream() << m.dump(2) << '\n';
-  f.commit();
+  const std::string previous = m.contains("ann") ? m["ann"].value("file", "") : "";
+  m["ann"] = {{"file", name}, {"type", ann.type}, {"store_version", v}};
+  {
+    detail::AtomicFile f(index_dir / "manifest.json");
+    f.stream() << m.dump(2) << '\n';
+    f.commit();
+  }
+  // ANN files older than the previous one are no longer named by anyone.
+  for (const auto& e : fs::directory_iterator(index_dir)) {
+    const std::string f = e.path().filename().string();
+    if (f != name && f != previous && (f == "ann.faiss" || (f.starts_with("ann-v") && f.ends_with(".faiss"))))
+      fs::remove(e.path());
+  }
   return v;
 }
 
@@ -167,6 +183,22 @@ std::shared_ptr<const Index> Index::open(const fs::path& dir) {
     index->models_dir_ = p["models"].get<std::string>();
   }
   return index;
+}
+
+fs::path Index::ann_file() const {
+  if (!manifest_.contains("ann")) return {};
+  const json& a = manifest_["ann"];
+  if (!a.is_object() || !a.contains("file") || !a["file"].is_string())
+    throw Error((dir_ / "manifest.json").string() + ": field 'ann': expected {\"file\": ..., \"type\": ...}");
+  return dir_ / a["file"].get<std::string>();
+}
+
+std::uint64_t Index::ann_store_version() const {
+  if (!manifest_.contains("ann") || !manifest_["ann"].is_object()) return 0;
+  const json& v = manifest_["ann"].value("store_version", json(0));
+  if (!v.is_number_unsigned())
+    throw Error((dir_ / "manifest.json").string() + ": field 'ann.store_version': expected an integer >= 1");
+  return v.get<std::uint64_t>();
 }
 
 const RecallChannel* Index::channel(const std::string& name) const {

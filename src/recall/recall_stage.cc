@@ -54,20 +54,31 @@ class RecallStage final : public Stage {
   }
 
   StageRole role() const override { return StageRole::kRecall; }
+  json info() const override {
+    json ch = json::array(), quota = json::object();
+    for (const auto& c : channels_) {
+      ch.push_back(c.channel->name());
+      quota[c.channel->name()] = c.quota;
+    }
+    return {{"type", "recall"}, {"channels", ch}, {"quota", quota}, {"keep", keep_}};
+  }
 
   void run(const StageContext& ctx, std::vector<Candidate>& out) const override {
     detail::check_keys(ctx.overrides, {"quota", "keep"}, "request: overrides.recall");
     std::vector<std::vector<RecallHit>> lists;
+    const json* quotas = nullptr;
+    if (ctx.overrides.contains("quota")) {
+      quotas = &ctx.overrides["quota"];
+      if (!quotas->is_object()) throw Error("request: overrides.recall.quota: expected an object {channel: n}");
+      for (auto q = quotas->begin(); q != quotas->end(); ++q)
+        if (std::none_of(channels_.begin(), channels_.end(), [&](const auto& c) { return c.channel->name() == q.key(); }))
+          throw Error("request: overrides.recall.quota: no channel named '" + q.key() + "' in this recall stage");
+    }
     for (const auto& c : channels_) {
-      std::size_t quota = c.quota;
-      if (ctx.overrides.contains("quota")) {
-        const json& q = ctx.overrides["quota"];
-        if (!q.is_object()) throw Error("request: overrides.recall.quota: expected an object {channel: n}");
-        if (q.contains(c.channel->name()))
-          quota = detail::get_size(q, c.channel->name(), "request: overrides.recall.quota", quota);
-        if (quota == 0) throw Error("request: overrides.recall.quota." + c.channel->name() + ": expected >= 1");
-      }
-      lists.push_back(c.channel->search(ctx.request.query, quota));
+      // A quota of 0 turns the channel off for this request.
+      const std::size_t quota =
+          quotas ? detail::get_size(*quotas, c.channel->name(), "request: overrides.recall.quota", c.quota) : c.quota;
+      lists.push_back(quota == 0 ? std::vector<RecallHit>{} : c.channel->search(ctx.request.query, quota));
     }
     out.clear();
     std::unordered_map<std::uint32_t, std::size_t> slot;

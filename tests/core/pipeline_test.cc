@@ -2,6 +2,9 @@
 // per-request overrides.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "funnel/error.h"
 #include "funnel/pipeline.h"
 #include "test_util.h"
@@ -148,6 +151,125 @@ TEST_F(PipelineTest, CustomStageTypesRegisterByName) {
   EXPECT_EQ(r.items[0].doc_id, "d9");
   EXPECT_EQ(r.items[0].marks[0].rank, 10u);  // it was last after recall
   EXPECT_EQ(r.items[0].marks[2].rank, 1u);
+}
+
+// A stage that sleeps `ms` milliseconds and leaves the order alone.
+class SleepStage : public Stage {
+ public:
+  explicit SleepStage(int ms) : ms_(ms) {}
+  void run(const StageContext&, std::vector<Candidate>&) const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
+  }
+
+ private:
+  int ms_;
+};
+
+void register_sleep_stages() {
+  register_stage_type("test_reverse", [](const json&, const Index&, const std::string&) -> std::unique_ptr<Stage> {
+    return std::make_unique<ReverseStage>();
+  });
+  register_stage_type("test_sleep", [](const json& cfg, const Index&, const std::string&) -> std::unique_ptr<Stage> {
+    return std::make_unique<SleepStage>(cfg.value("ms", 0));
+  });
+}
+
+TEST_F(PipelineTest, OptionalStageSkippedByItsDeadline) {
+  register_sleep_stages();
+  json cfg = default_cascade(10, 10);
+  cfg["stages"].push_back({{"name", "flip"}, {"type", "test_reverse"}, {"optional", true}, {"deadline_ms", 1e-6}});
+  Pipeline p(index_, cfg);
+  EXPECT_TRUE(p.stage_optional(2));
+  EXPECT_FALSE(p.stage_optional(1));
+  Request req;
+  req.query = "guitar";
+  // Recall alone takes longer than a nanosecond: the flip would end late.
+  Response r = p.run(req);
+  ASSERT_EQ(r.trace.size(), 3u);
+  EXPECT_TRUE(r.trace[2].skipped);
+  EXPECT_EQ(r.trace[2].in, 10u);
+  EXPECT_EQ(r.trace[2].out, 10u);
+  ASSERT_EQ(r.trace[2].notes.size(), 1u);
+  EXPECT_TRUE(test::contains(r.trace[2].notes[0], "the stage's deadline")) << r.trace[2].notes[0];
+  EXPECT_EQ(r.items[0].doc_id, "d0");             // not flipped
+  EXPECT_EQ(r.items[0].marks.size(), 2u);         // no mark from the skipped stage
+  EXPECT_EQ(response_to_json(r, req)["trace"][2]["skipped"], true);
+  // A generous deadline: the stage runs.
+  cfg["stages"][2]["deadline_ms"] = 60000;
+  Response ran = Pipeline(index_, cfg).run(req);
+  EXPECT_FALSE(ran.trace[2].skipped);
+  EXPECT_EQ(ran.items[0].doc_id, "d9");
+}
+
+TEST_F(PipelineTest, OptionalStageSkippedWhenItWouldPassTheRequestDeadline) {
+  register_sleep_stages();
+  json cfg = default_cascade(10, 10);
+  cfg["stages"].push_back({{"name", "slow"}, {"type", "test_sleep"}, {"ms", 30}, {"optional", true}});
+  Pipeline p(index_, cfg);
+  Request req;
+  req.query = "guitar";
+  EXPECT_FALSE(p.run(req).trace[2].skipped);  // no deadline: it runs, and the pipeline learns it costs 30 ms
+  req.deadline_ms = 20;
+  Response r = p.run(req);
+  EXPECT_TRUE(r.trace[2].skipped);
+  EXPECT_TRUE(test::contains(r.trace[2].notes.at(0), "the request's deadline")) << r.trace[2].notes.at(0);
+}
+
+TEST_F(PipelineTest, SkipOnRequestOnlyForOptionalStages) {
+  register_sleep_stages();
+  json cfg = default_cascade(10, 10);
+  cfg["stages"].push_back({{"name", "flip"}, {"type", "test_reverse"}, {"optional", true}});
+  Pipeline p(index_, cfg);
+  Request req;
+  req.query = "guitar";
+  req.overrides = {{"flip", {{"skip", true}}}};
+  Response r = p.run(req);
+  EXPECT_TRUE(r.trace[2].skipped);
+  EXPECT_EQ(r.items[0].doc_id, "d0");
+  req.overrides = {{"flip", {{"skip", false}}}};
+  EXPECT_EQ(p.run(req).items[0].doc_id, "d9");
+  req.overrides = {{"truncate", {{"skip", true}}}};
+  std::string msg = test::error_of([&] { p.run(req); });
+  EXPECT_TRUE(test::contains(msg, "overrides.truncate.skip: stage 'truncate' is not optional")) << msg;
+  req.overrides = {{"flip", {{"skip", "yes"}}}};
+  msg = test::error_of([&] { p.run(req); });
+  EXPECT_TRUE(test::contains(msg, "overrides.flip.skip: expected true or false")) << msg;
+}
+
+TEST_F(PipelineTest, PastTheTotalDeadlineIsAnError) {
+  register_sleep_stages();
+  json cfg = default_cascade(10, 10);
+  cfg["deadline_ms"] = 5;
+  cfg["stages"].insert(cfg["stages"].begin() + 1, json{{"name", "slow"}, {"type", "test_sleep"}, {"ms", 20}});
+  Pipeline p(index_, cfg);
+  EXPECT_EQ(p.deadline_ms(), 5);
+  Request req;
+  req.query = "guitar";
+  try {
+    p.run(req);
+    FAIL() << "no deadline error";
+  } catch (const DeadlineExceeded& e) {
+    EXPECT_TRUE(test::contains(e.what(), "past its deadline of 5.00 ms after stage 'slow'")) << e.what();
+  }
+  req.deadline_ms = 10000;  // the request's own deadline replaces the cascade's
+  EXPECT_EQ(p.run(req).items.size(), 10u);
+  req.deadline_ms = -1;
+  EXPECT_TRUE(test::contains(test::error_of([&] { p.run(req); }), "field 'deadline_ms'"));
+}
+
+TEST_F(PipelineTest, OptionalAndDeadlineConfigErrors) {
+  json cfg = default_cascade(10, 10);
+  cfg["stages"][1]["deadline_ms"] = 5;
+  EXPECT_TRUE(test::contains(error_of(cfg), "stages[1]: field 'deadline_ms': only an optional stage")) << error_of(cfg);
+  cfg = default_cascade(10, 10);
+  cfg["stages"][0]["optional"] = true;
+  EXPECT_TRUE(test::contains(error_of(cfg), "the recall stage cannot be optional")) << error_of(cfg);
+  cfg = default_cascade(10, 10);
+  cfg["stages"][1]["optional"] = "yes";
+  EXPECT_TRUE(test::contains(error_of(cfg), "stages[1]: field 'optional': expected true or false")) << error_of(cfg);
+  cfg = default_cascade(10, 10);
+  cfg["deadline_ms"] = -3;
+  EXPECT_TRUE(test::contains(error_of(cfg), "field 'deadline_ms'")) << error_of(cfg);
 }
 
 TEST(CascadeConfig, FileErrors) {

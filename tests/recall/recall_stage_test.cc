@@ -103,8 +103,12 @@ TEST_F(RecallStageTest, QuotaAndKeepFromConfigAndRequest) {
   // second's quota 1: its 3 only, which first found too.
   EXPECT_EQ(run(two_channels(4, 4), {{"recall", {{"quota", {{"second", 1}}}}}}).items.size(), 4u);
   EXPECT_EQ(run(two_channels(4, 4), {{"recall", {{"keep", 2}}}}).items.size(), 2u);
-  std::string msg = test::error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", {{"second", 0}}}}}}); });
-  EXPECT_TRUE(test::contains(msg, "overrides.recall.quota.second")) << msg;
+  // Quota 0 turns a channel off for the request: first's rows only (1, 2, 3, 4).
+  Response off = run(two_channels(4, 4), {{"recall", {{"quota", {{"second", 0}}}}}});
+  ASSERT_EQ(off.items.size(), 4u);
+  for (const auto& it : off.items) EXPECT_EQ(it.channels, std::vector<std::string>{"first"});
+  std::string msg = test::error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", {{"third", 1}}}}}}); });
+  EXPECT_TRUE(test::contains(msg, "no channel named 'third'")) << msg;
   msg = test::error_of([&] { run(two_channels(4, 4), {{"recall", {{"quota", 3}}}}); });
   EXPECT_TRUE(test::contains(msg, "expected an object")) << msg;
 }

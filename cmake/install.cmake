@@ -7,7 +7,7 @@ include(CMakePackageConfigHelpers)
 
 set(FUNNEL_INSTALL_TARGETS funnel_core)
 if(FUNNEL_TORCH)
-  list(APPEND FUNNEL_INSTALL_TARGETS funnel)
+  list(APPEND FUNNEL_INSTALL_TARGETS funnel funnel_serve)
 endif()
 install(TARGETS ${FUNNEL_INSTALL_TARGETS} EXPORT funnelTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

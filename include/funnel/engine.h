@@ -26,6 +26,8 @@ class Engine {
   // Throws funnel::Error naming the file or config place at fault.
   explicit Engine(const std::filesystem::path& index_dir, const nlohmann::json& cascade = default_cascade(),
                   const std::string& where = "cascade config");
+  // The same over an index already opened (several cascades may share it).
+  Engine(std::shared_ptr<const Index> index, const nlohmann::json& cascade, const std::string& where = "cascade config");
   // The same with the cascade read from a JSON file.
   static Engine from_files(const std::filesystem::path& index_dir, const std::filesystem::path& cascade_file);
 
@@ -36,6 +38,8 @@ class Engine {
   Response search(const std::string& query, std::size_t k = 10) const;
 
   const Pipeline& pipeline() const { return *pipeline_; }
+  // The pipeline, shared: it outlives the Engine while someone holds it.
+  std::shared_ptr<const Pipeline> pipeline_ptr() const { return pipeline_; }
   const Index& index() const { return pipeline_->index(); }
 
  private:

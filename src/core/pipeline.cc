@@ -177,6 +177,9 @@ bool Pipeline::skip_step(const Request& request, std::size_t i, double elapsed_m
   for (const auto& [limit, what] : limits) {
     if (limit <= 0) continue;  // none
     if (elapsed_ms + expect > limit) {
+      // A skipped stage is never timed again: let its estimate decay, so
+      // that one slow run does not keep it off for good.
+      if (elapsed_ms <= limit) step.expected_ms.store(0.95 * expect, std::memory_order_relaxed);
       why = "skipped: at " + ms_text(elapsed_ms) + " with about " + ms_text(expect) + " to run, it would end past " +
             what + " of " + ms_text(limit);
       return true;
@@ -215,10 +218,12 @@ void Pipeline::run_steps(const Request& request, std::size_t from, std::size_t t
     StageContext ctx{*index_, request, *slice, step.name, &tr.notes};
     try {
       step.stage->run(ctx, cands);
-    } catch (const std::exception& e) {
+    } catch (const Error& e) {
       // Whatever a stage or a library under it throws ends this request
       // only, as a funnel::Error that says which query and stage.
       throw Error("query " + detail::quote_for_error(request.query) + ": stage '" + step.name + "': " + e.what());
+    } catch (const std::exception& e) {
+      throw StageFailure("query " + detail::quote_for_error(request.query) + ": stage '" + step.name + "': " + e.what());
     }
     const auto t1 = Clock::now();
     tr.ms = std::chrono::duration<double, std::milli>(t1 - t0).count();

@@ -13,6 +13,12 @@ std::shared_ptr<const Pipeline> open_pipeline(const std::filesystem::path& index
 }
 }  // namespace
 
+Engine::Engine(std::shared_ptr<const Index> index, const nlohmann::json& cascade, const std::string& where)
+    : pipeline_([&] {
+        detail::register_model_stage_types();
+        return std::make_shared<const Pipeline>(std::move(index), cascade, where);
+      }()) {}
+
 Engine::Engine(const std::filesystem::path& index_dir, const nlohmann::json& cascade, const std::string& where)
     : pipeline_(open_pipeline(index_dir, cascade, where)) {}
 

@@ -194,8 +194,9 @@ fs::path Index::ann_file() const {
 }
 
 std::uint64_t Index::ann_store_version() const {
-  if (!manifest_.contains("ann") || !manifest_["ann"].is_object()) return 0;
-  const json& v = manifest_["ann"].value("store_version", json(0));
+  if (!manifest_.contains("ann") || !manifest_["ann"].is_object() || !manifest_["ann"].contains("store_version"))
+    return 0;
+  const json& v = manifest_["ann"]["store_version"];
   if (!v.is_number_unsigned())
     throw Error((dir_ / "manifest.json").string() + ": field 'ann.store_version': expected an integer >= 1");
   return v.get<std::uint64_t>();

@@ -15,5 +15,6 @@ void add_fit(CLI::App& app);
 void add_experiment(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_tune(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace funnel::cli

@@ -6,6 +6,7 @@
 //   funnel fit         train a model of the cascade
 //   funnel experiment  cross-validation and ablations
 //   funnel bench       benchmarks
+//   funnel serve       the cascade as an HTTP service
 // Exit status: 0 success, 1 bad input or failed operation (funnel::Error),
 // 2 usage error, 3 internal error.
 #include <cstdio>
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   funnel::cli::add_experiment(app);
   funnel::cli::add_tune(app);
   funnel::cli::add_bench(app);
+  funnel::cli::add_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

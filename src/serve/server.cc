@@ -88,7 +88,9 @@ struct Server::Impl {
         res.set_content(error_body(500, std::string("internal error: ") + e.what()), kJson);
       }
     }
-    metrics.record_request(endpoint, res.status, std::chrono::duration<double>(Clock::now() - t0).count());
+    // httplib leaves -1 for "200 unless the handler said otherwise".
+    metrics.record_request(endpoint, res.status == -1 ? 200 : res.status,
+                           std::chrono::duration<double>(Clock::now() - t0).count());
     metrics.set_in_flight(--in_flight);
   }
 

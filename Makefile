@@ -4,6 +4,10 @@ BUILD_DIR ?= build
 TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 DEMO_DIR ?= var/demo
+# `make demo` ends by serving the demo index with the page at
+# http://127.0.0.1:$(DEMO_PORT)/ (Ctrl-C drains and stops it); DEMO_SERVE=0 skips that.
+DEMO_SERVE ?= 1
+DEMO_PORT ?= 8080
 FUNNEL = $(BUILD_DIR)/funnel
 
 .PHONY: all deps build demo test test-tsan clean
@@ -34,6 +38,11 @@ test-tsan: deps $(TSAN_DIR)/CMakeCache.txt
 
 demo: build
 	bash scripts/demo.sh $(FUNNEL) $(DEMO_DIR)
+	@if [ "$(DEMO_SERVE)" != 0 ]; then \
+	  echo; echo "demo page: http://127.0.0.1:$(DEMO_PORT)/  (Ctrl-C or SIGTERM stops the server; DEMO_SERVE=0 skips it)"; \
+	  exec $(FUNNEL) serve --index $(DEMO_DIR)/index-prerank --port $(DEMO_PORT) --users $(DEMO_DIR)/world/users.jsonl \
+	    --config configs/serve.json --config configs/demo-ltr.json --config configs/prerank-100.json; \
+	fi
 
 clean:
 	rm -rf $(BUILD_DIR) $(TSAN_DIR)

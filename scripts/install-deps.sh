@@ -18,6 +18,10 @@ packages=(
   libfaiss-dev         # ANN recall over the doc embeddings (HNSW, IVF)
   libopenblas-dev      # SGEMM for the esim matcher at serving time
   libxgboost-dev       # gradient-boosted trees of the learned fusion (C API)
+  libcpp-httplib-dev   # the HTTP server of `funnel serve` and the tests' HTTP clients
+  clang libclang-rt-14-dev  # libFuzzer for the request fuzz target (tests/serve/request_fuzzer.cc)
+  chromium chromium-driver  # the demo page's end-to-end test in headless Chromium (WebDriver)
+  wrk curl             # load and hot-swap scripts (scripts/load-wrk.sh, scripts/hot-swap.sh)
 )
 
 missing=()

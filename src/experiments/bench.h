@@ -38,7 +38,9 @@ struct PrerankBenchOptions {
   bool resident = false;          // score from huge-page memory instead of the file mapping
 };
 // [{"matcher", "precision", "candidates", "rows", "us_per_request",
-//   "bandwidth_limit_us", "libtorch_us", "flops_per_pair", "kernel",
+//   "bandwidth_limit_us", "gather_limit_us" (the same rows copied in the same
+//   order, prefetched: the floor for scattered rows), "libtorch_us",
+//   "flops_per_pair", "kernel",
 //   "max_abs_diff_vs_libtorch"}]
 nlohmann::json bench_prerank(const PrerankBenchOptions& o);
 std::string prerank_bench_table(const nlohmann::json& rows);
@@ -63,6 +65,20 @@ struct RankBenchOptions {
 };
 nlohmann::json bench_rank(const RankBenchOptions& o);
 std::string rank_bench_table(const nlohmann::json& r);
+
+// The HTTP service against the engine in-process (bench_serve.cc): per
+// cascade config and server thread count, closed-loop q/s both ways, then
+// p50/p99 of an open-loop load at half the HTTP q/s. Loopback only.
+struct ServeBenchOptions {
+  std::string index, data;                // data: the folder whose queries.jsonl is replayed
+  std::vector<std::string> configs;       // cascade config files
+  std::vector<std::size_t> threads{1, 2};
+  std::size_t requests = 400, queries = 200;
+};
+// [{"cascade", "threads", "in_process_qps", "http_qps", "http_vs_in_process",
+//   "load_qps", "p50_ms", "p99_ms", "errors", "requests"}]
+nlohmann::json bench_serve(const ServeBenchOptions& o);
+std::string serve_bench_table(const nlohmann::json& rows);
 
 // Re-rank (src/rerank/): the fast greedy DPP per request on random Gaussian
 // vectors and scores, similarity included (normalisation, kernel rows),

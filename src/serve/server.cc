@@ -204,9 +204,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   I.http.set_read_timeout(I.o.limits.read_timeout_s, 0);
   I.http.set_write_timeout(I.o.limits.write_timeout_s, 0);
   // A worker serves one connection at a time: an idle keep-alive
-  // connection must not hold it for long.
+  // connection must not hold it for long, nor a busy one for ever (after
+  // 100 requests it is closed and the client reconnects behind the
+  // connections waiting for a worker, an admin reload among them).
   I.http.set_keep_alive_timeout(1);
-  I.http.set_keep_alive_max_count(10000);
+  I.http.set_keep_alive_max_count(100);
   I.http.set_tcp_nodelay(true);
   I.routes(*this);
 }

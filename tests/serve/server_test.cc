@@ -263,7 +263,10 @@ TEST_F(ServerTest, DrainFinishesRequestsInFlightAndRefusesNewOnes) {
 TEST_F(ServerTest, SigtermDrainsAndExitsZero) {
   const std::string out = (tmp_.path() / "serve.out").string();
   const std::string index = test::index_dir().string();
-  std::vector<std::string> args = {FUNNEL_CLI, "serve", "--index", index, "--port", "0", "--no-web"};
+  // The complete funnel: its model runtime starts threads of its own, which
+  // a signal may land on.
+  const std::string config = test::cascade_file(tmp_.path(), "full", test::full_cascade()).string();
+  std::vector<std::string> args = {FUNNEL_CLI, "serve", "--index", index, "--config", config, "--port", "0", "--no-web"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -286,6 +289,7 @@ TEST_F(ServerTest, SigtermDrainsAndExitsZero) {
   auto r = c.Post("/v1/search", R"({"query": "pig"})", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(test::contains(r->body, "\"rank\"")) << r->body.substr(0, 300);
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   int status = 0;
   pid_t done = 0;

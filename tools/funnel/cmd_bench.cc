@@ -72,6 +72,27 @@ void add_bench_rank(CLI::App& bench) {
   });
 }
 
+void add_bench_serve(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("serve", "The cascade through HTTP on loopback vs in-process: q/s, p50/p99");
+  auto o = std::make_shared<experiments::ServeBenchOptions>();
+  auto threads = std::make_shared<std::string>("1,2");
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--index", o->index, "Index folder")->required();
+  cmd->add_option("--data", o->data, "Data folder whose queries.jsonl is replayed")->required();
+  cmd->add_option("--config", o->configs, "Cascade config(s) to measure (repeat)")->required();
+  cmd->add_option("--threads", *threads, "Server thread counts, comma-separated")->capture_default_str();
+  cmd->add_option("--requests", o->requests, "Requests per measurement")->capture_default_str()->check(
+      CLI::Range(10, 1000000));
+  cmd->add_option("--queries", o->queries, "Distinct queries replayed")->capture_default_str()->check(
+      CLI::Range(1, 1000000));
+  cmd->add_flag("--json", *json, "Print the rows as JSON");
+  cmd->callback([o, threads, json] {
+    o->threads = experiments::parse_sizes(*threads, "--threads");
+    const auto rows = experiments::bench_serve(*o);
+    print(rows, *json, experiments::serve_bench_table(rows));
+  });
+}
+
 void add_bench_rerank(CLI::App& bench) {
   auto* cmd = bench.add_subcommand("rerank", "Re-rank: the fast greedy DPP per request vs the naive greedy");
   auto o = std::make_shared<experiments::BenchRerankOptions>();
@@ -97,6 +118,7 @@ void add_bench(CLI::App& app) {
   add_bench_recall(*bench);
   add_bench_rank(*bench);
   add_bench_rerank(*bench);
+  add_bench_serve(*bench);
 }
 
 }  // namespace funnel::cli

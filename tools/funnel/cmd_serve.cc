@@ -1,9 +1,10 @@
 // `funnel serve`: the cascade as an HTTP service (funnel/server.h,
 // docs/serving.md). SIGTERM or SIGINT drains and exits 0; SIGHUP reloads.
-#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -18,18 +19,26 @@ namespace funnel::cli {
 
 namespace {
 
+// The last signal received (0: none). Set by the handler, on whatever thread
+// the kernel picked (libraries start threads of their own before main, so
+// masking cannot route signals to one thread); read by the watcher.
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
 // Waits for SIGTERM / SIGINT (drain) and SIGHUP (reload) until `done`.
-void watch_signals(Server& server, const sigset_t& set, const std::atomic<bool>& done) {
-  const timespec tick{0, 200 * 1000 * 1000};
+void watch_signals(Server& server, const std::atomic<bool>& done) {
   while (!done.load()) {
-    const int sig = sigtimedwait(&set, nullptr, &tick);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int sig = g_signal;
+    if (!sig) continue;
+    g_signal = 0;
     if (sig == SIGHUP) {
       try {
         server.reload();
       } catch (const Error& e) {
         std::fprintf(stderr, "serve: %s\n", e.what());
       }
-    } else if (sig == SIGTERM || sig == SIGINT) {
+    } else {
       std::fprintf(stderr, "serve: %s: draining (new requests refused, waiting for those in flight)\n",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
       const std::size_t left = server.drain();
@@ -77,11 +86,10 @@ void add_serve(CLI::App& app) {
       o->web_dir = web->empty() ? std::filesystem::path(FUNNEL_WEB_DIR) : std::filesystem::path(*web);
       if (web->empty() && !std::filesystem::is_directory(o->web_dir)) o->web_dir.clear();
     }
-    // Signals go to the watcher thread only: block them before any thread starts.
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
     std::fprintf(stderr, "serve: loading %s ...\n", o->index.string().c_str());
     Server server(*o);
     const int port = server.bind();
@@ -92,7 +100,7 @@ void add_serve(CLI::App& app) {
                 o->web_dir.empty() ? ", no web page" : "");
     std::fflush(stdout);
     std::atomic<bool> done{false};
-    std::thread watcher([&] { watch_signals(server, set, done); });
+    std::thread watcher([&] { watch_signals(server, done); });
     server.run();
     done = true;
     watcher.join();

@@ -24,6 +24,16 @@ struct DotKernels {
                    float* out);
   // soft_attention over m cells (m <= 4096): sum_i softmax(beta * c)_i * c_i.
   float (*soft_attention)(const float* cells, std::size_t m, float beta);
+  // The dot matcher over a request's rows in one call: out[c] = <q, row
+  // rows[c]>, row r at base + r * row_bytes (int8: a float scale, then the
+  // values; the scale applied). One loop with the next rows prefetched, no
+  // call per row: scattered rows then cost little more than reading them.
+  void (*dot_rows_f32)(const float* q, const std::uint8_t* base, std::size_t row_bytes, const std::uint32_t* rows,
+                       std::size_t n, std::size_t dim, float* out);
+  void (*dot_rows_f16)(const float* q, const std::uint8_t* base, std::size_t row_bytes, const std::uint32_t* rows,
+                       std::size_t n, std::size_t dim, float* out);
+  void (*dot_rows_i8)(const float* q, const std::uint8_t* base, std::size_t row_bytes, const std::uint32_t* rows,
+                      std::size_t n, std::size_t dim, float* out);
   const char* name;
 };
 

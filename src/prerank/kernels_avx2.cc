@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace funnel::detail {
 namespace {
@@ -159,11 +160,54 @@ float soft_attention(const float* cells, std::size_t m, float beta) {
   return hsum(s) / hsum(z);
 }
 
+// See DotKernels::dot_rows_f32. Rows are prefetched kAhead ahead; two
+// accumulators per row hide the FMA latency.
+template <class T, class Load, bool kScaled>
+void dot_rows(const float* q, const std::uint8_t* base, std::size_t row_bytes, const std::uint32_t* rows,
+              std::size_t n, std::size_t dim, float* out) {
+  constexpr std::size_t kAhead = 16;
+  auto prefetch = [&](std::size_t c) {
+    const std::uint8_t* p = base + static_cast<std::size_t>(rows[c]) * row_bytes;
+    for (std::size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off);
+  };
+  for (std::size_t c = 0; c < std::min(kAhead, n); ++c) prefetch(c);
+  const std::size_t full = dim / 16 * 16;
+  for (std::size_t c = 0; c < n; ++c) {
+    if (c + kAhead < n) prefetch(c + kAhead);
+    const std::uint8_t* row = base + static_cast<std::size_t>(rows[c]) * row_bytes;
+    float scale = 1;
+    if constexpr (kScaled) {
+      std::memcpy(&scale, row, 4);
+      row += 4;
+    }
+    const T* d = reinterpret_cast<const T*>(row);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    std::size_t k = 0;
+    for (; k < full; k += 16) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k), Load::load8(d + k), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k + 8), Load::load8(d + k + 8), a1);
+    }
+    for (; k + 8 <= dim; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k), Load::load8(d + k), a0);
+    float acc = hsum(_mm256_add_ps(a0, a1));
+    for (; k < dim; ++k) acc += q[k] * Load::one(d + k);
+    out[c] = acc * scale;
+  }
+}
+
 }  // namespace
 
 const DotKernels* avx2_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_i8, cells<float, LoadF32>, cells<std::uint16_t, LoadF16>,
-                            cells<std::int8_t, LoadI8>, soft_attention, "avx2"};
+  static const DotKernels k{dot_f32,
+                            dot_f16,
+                            dot_i8,
+                            cells<float, LoadF32>,
+                            cells<std::uint16_t, LoadF16>,
+                            cells<std::int8_t, LoadI8>,
+                            soft_attention,
+                            dot_rows<float, LoadF32, false>,
+                            dot_rows<std::uint16_t, LoadF16, false>,
+                            dot_rows<std::int8_t, LoadI8, true>,
+                            "avx2"};
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                          __builtin_cpu_supports("f16c");
   return ok ? &k : nullptr;

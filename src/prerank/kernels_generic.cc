@@ -54,11 +54,34 @@ float soft_attention(const float* cells, std::size_t m, float beta) {
   return s / z;
 }
 
+template <class T, float (*Dot)(const float*, const T*, std::size_t), bool kScaled>
+void dot_rows(const float* q, const std::uint8_t* base, std::size_t row_bytes, const std::uint32_t* rows,
+              std::size_t n, std::size_t dim, float* out) {
+  for (std::size_t c = 0; c < n; ++c) {
+    const std::uint8_t* row = base + static_cast<std::size_t>(rows[c]) * row_bytes;
+    float scale = 1;
+    if constexpr (kScaled) {
+      std::memcpy(&scale, row, 4);
+      row += 4;
+    }
+    out[c] = Dot(q, reinterpret_cast<const T*>(row), dim) * scale;
+  }
+}
+
 }  // namespace
 
 const DotKernels& generic_kernels() {
-  static const DotKernels k{dot_f32, dot_f16, dot_i8, cells<float, dot_f32>, cells<std::uint16_t, dot_f16>,
-                            cells<std::int8_t, dot_i8>, soft_attention, "generic"};
+  static const DotKernels k{dot_f32,
+                            dot_f16,
+                            dot_i8,
+                            cells<float, dot_f32>,
+                            cells<std::uint16_t, dot_f16>,
+                            cells<std::int8_t, dot_i8>,
+                            soft_attention,
+                            dot_rows<float, dot_f32, false>,
+                            dot_rows<std::uint16_t, dot_f16, false>,
+                            dot_rows<std::int8_t, dot_i8, true>,
+                            "generic"};
   return k;
 }
 

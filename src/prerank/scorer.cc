@@ -93,10 +93,15 @@ void PrerankScorer::score(std::span<const float> query, std::uint32_t nq, std::s
 
   for (std::uint32_t r : rows)
     if (r >= n_rows) throw Error("prerank scorer: row " + std::to_string(r) + " out of range");
+  const std::size_t row_bytes = store_->row_bytes();
+  if (options_.matcher == Matcher::kDot && !rows.empty()) {
+    auto dot_rows = prec == Precision::kFp32 ? k.dot_rows_f32 : prec == Precision::kFp16 ? k.dot_rows_f16 : k.dot_rows_i8;
+    dot_rows(q, store_->raw_row(0), row_bytes, rows.data(), rows.size(), dim, out.data());
+    return;
+  }
   // Candidates are scattered over the store: fetch rows a few candidates
   // ahead so that memory latency overlaps with the arithmetic.
   constexpr std::size_t kAhead = 16;
-  const std::size_t row_bytes = store_->row_bytes();
   auto prefetch = [&](std::size_t c) {
     const auto* p = store_->raw_row(rows[c]);
     for (std::size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off);

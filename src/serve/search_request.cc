@@ -25,12 +25,40 @@ std::string checked_string(const json& v, const char* field, std::size_t max_byt
   return s;
 }
 
+// The deepest nesting of objects and lists in `body` (strings skipped), so
+// that a body of 30,000 '[' is refused before anything recurses over it.
+std::size_t nesting_depth(std::string_view body) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+constexpr std::size_t kMaxDepth = 32;
+
 }  // namespace
 
 SearchRequest parse_search_request(std::string_view body, const ServeLimits& limits) {
   if (body.size() > limits.max_body_bytes)
     throw BadRequest(413, "request: body of " + std::to_string(body.size()) + " bytes, the limit is " +
                               std::to_string(limits.max_body_bytes));
+  // JSON has no NUL outside strings (where it is escaped); the parser would
+  // stop reading at one and accept whatever came before.
+  if (body.find('\0') != std::string_view::npos) throw bad("malformed JSON (a NUL byte in the body)");
+  if (nesting_depth(body) > kMaxDepth)
+    throw bad("malformed JSON (nested deeper than " + std::to_string(kMaxDepth) + " levels)");
   // Invalid UTF-8 inside JSON strings is a parse error here, never an
   // exception later when a message quotes it.
   json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
@@ -50,7 +78,7 @@ SearchRequest parse_search_request(std::string_view body, const ServeLimits& lim
   if (j.contains("k")) {
     const json& k = j["k"];
     if (!k.is_number_integer() || k.get<std::int64_t>() < 1 || static_cast<std::uint64_t>(k.get<std::int64_t>()) > limits.max_k)
-      throw bad("field 'k': expected an integer in [1, " + std::to_string(limits.max_k) + "], got " + k.dump().substr(0, 40));
+      throw bad("field 'k': expected an integer in [1, " + std::to_string(limits.max_k) + "], got " + (k.is_primitive() ? k.dump().substr(0, 40) : std::string(k.type_name())));
     out.request.k = static_cast<std::size_t>(k.get<std::int64_t>());
   }
   if (j.contains("explain")) {

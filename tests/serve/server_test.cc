@@ -143,6 +143,8 @@ TEST_F(ServerTest, BadInputIsA4xxNamingTheProblemAndChangesNothing) {
       {R"({"query": "pig", "overrides": []})", 400, "field 'overrides'"},
       {R"({"query": "pig", "deadline_ms": -1})", 400, "field 'deadline_ms'"},
       {json{{"query", "pig"}, {"pad", std::string(5000, 'x')}}.dump(), 413, "too large"},
+      {std::string("{\"query\": \"pig\"}\0}} junk", 24), 400, "a NUL byte"},
+      {"{\"query\": \"pig\", \"k\": " + std::string(40, '[') + std::string(40, ']') + "}", 400, "nested deeper than 32"},
   };
   for (const auto& [body, status, part] : cases) {
     auto [got, r] = s.search(body);

@@ -79,39 +79,17 @@ std::vector<float> RankerModel::predict(const std::string& query, const std::vec
   }
   auto t1 = Clock::now();
   torch::NoGradGuard no_grad;
-  // The candidates go through the model in chunks of similar length: a
-  // chunk's activations stay in cache whatever the request's size (one
-  // batch of 200 cost 1.7x per candidate what one of 100 did), and sorting
-  // by length cuts the padding each chunk computes.
-  constexpr std::size_t kChunk = 32;
   std::vector<std::vector<std::int64_t>> seqs;
-  std::vector<std::uint32_t> order(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
   if (c.use_text) {
     const auto max_len = static_cast<std::size_t>(c.encoder.max_len);
     auto q = rank_query_tokens(query, *I.tokenizer, max_len);
     seqs.reserve(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) seqs.push_back(pair_tokens(q, I.docs.title[rows[i]], I.docs.body[rows[i]], max_len));
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::uint32_t a, std::uint32_t b) { return seqs[a].size() < seqs[b].size(); });
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      seqs.push_back(pair_tokens(q, I.docs.title[rows[i]], I.docs.body[rows[i]], max_len));
   }
-  std::vector<float> logits(static_cast<std::size_t>(n * T));
   CrossRanker net = I.net;  // a handle: forward() is not const
-  for (std::size_t from = 0; from < order.size(); from += kChunk) {
-    const std::vector<std::uint32_t> idx(order.begin() + static_cast<std::ptrdiff_t>(from),
-                                         order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), from + kChunk)));
-    nn::TokenBatch tb;
-    if (c.use_text) tb = nn::make_token_batch(seqs, idx);
-    torch::Tensor chunk_feats;
-    if (c.use_features) {
-      auto sel = torch::tensor(std::vector<std::int64_t>(idx.begin(), idx.end()), torch::kLong);
-      chunk_feats = feats.index_select(0, sel);
-    }
-    auto out = net->forward(tb, chunk_feats).contiguous();
-    const float* o = out.data_ptr<float>();
-    for (std::size_t j = 0; j < idx.size(); ++j)
-      std::copy(o + j * T, o + (j + 1) * T, logits.begin() + static_cast<std::ptrdiff_t>(idx[j] * T));
-  }
+  const torch::Tensor out = forward_in_chunks(net, seqs, feats, n).contiguous();
+  std::vector<float> logits(out.data_ptr<float>(), out.data_ptr<float>() + n * T);
   if (timing) {
     timing->features_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     timing->model_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();

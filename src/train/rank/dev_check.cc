@@ -1,7 +1,7 @@
 // The ranker's dev check: BM25's top candidate_depth of each dev query
 // re-ranked by the ranker, nDCG@10 of its order and of its score fused with
 // BM25 (funnel/fusion.h) at each weight of rank_fusion_grid(). Scores are
-// computed as the rank stage computes them (one batch per list, the same
+// computed as the rank stage computes them (the same chunks of the list, the same
 // weighted sum of head logits, the same fusion and tie-break), and the
 // chosen epoch's are written to OUT/rank/dev_check.jsonl.
 #include "train/rank/trainer.h"
@@ -16,12 +16,14 @@ namespace funnel::train {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The serving score of each row of a list: one forward pass over the whole
-// list, then the score weights' sum of the head logits.
+// The serving score of each row of a list: the model run as the rank stage
+// runs it (rank::forward_in_chunks), then the score weights' sum of the head
+// logits.
 std::vector<float> RankTrainer::score_list(const QueryList& l) {
   if (l.rows.empty()) return {};
   const std::vector<std::uint32_t> qs(l.rows.size(), l.query);
-  auto lo = forward(qs, l.rows, l.feats).contiguous();
+  auto [seqs, f] = inputs(qs, l.rows, l.feats);
+  auto lo = rank::forward_in_chunks(net_, seqs, f, static_cast<std::int64_t>(l.rows.size())).contiguous();
   const std::vector<float> logits(lo.data_ptr<float>(), lo.data_ptr<float>() + lo.numel());
   return rank::weighted_scores(logits, config_.tasks.size(), config_.score_weights);
 }

@@ -53,23 +53,30 @@ void RankTrainer::build_model() {
        std::to_string(params) + " parameters");
 }
 
+std::pair<std::vector<std::vector<std::int64_t>>, torch::Tensor> RankTrainer::inputs(
+    const std::vector<std::uint32_t>& queries, const std::vector<std::uint32_t>& rows, const std::vector<float>& feats) {
+  const auto n = static_cast<std::int64_t>(rows.size());
+  std::vector<std::vector<std::int64_t>> seqs;
+  if (config_.use_text)
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      seqs.push_back(rank::pair_tokens(queries_[queries[i]], docs_.title[rows[i]], docs_.body[rows[i]],
+                                       static_cast<std::size_t>(config_.encoder.max_len)));
+  torch::Tensor f;
+  if (config_.use_features)
+    f = torch::from_blob(const_cast<float*>(feats.data()), {n, static_cast<std::int64_t>(kF)}, torch::kFloat).clone();
+  return {std::move(seqs), f};
+}
+
 // Logits of (query, row) pairs with their feature vectors (n x kF).
 torch::Tensor RankTrainer::forward(const std::vector<std::uint32_t>& queries, const std::vector<std::uint32_t>& rows,
                       const std::vector<float>& feats) {
-  const auto n = static_cast<std::int64_t>(rows.size());
+  auto [seqs, f] = inputs(queries, rows, feats);
   nn::TokenBatch tb;
   if (config_.use_text) {
-    std::vector<std::vector<std::int64_t>> seqs;
-    std::vector<std::uint32_t> idx;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      seqs.push_back(rank::pair_tokens(queries_[queries[i]], docs_.title[rows[i]], docs_.body[rows[i]],
-                                 static_cast<std::size_t>(config_.encoder.max_len)));
-      idx.push_back(static_cast<std::uint32_t>(i));
-    }
+    std::vector<std::uint32_t> idx(rows.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::uint32_t>(i);
     tb = nn::make_token_batch(seqs, idx);
   }
-  torch::Tensor f;
-  if (config_.use_features) f = torch::from_blob(const_cast<float*>(feats.data()), {n, static_cast<std::int64_t>(kF)}, torch::kFloat).clone();
   return net_->forward(tb, f);
 }
 

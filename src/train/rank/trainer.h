@@ -93,7 +93,13 @@ class RankTrainer {
 
   void build_model();
 
-  // Logits of (query, row) pairs with their feature vectors (n x kF).
+  // The model inputs of (query, row) pairs: token sequences (empty without
+  // text) and the n x kF feature tensor (undefined without features).
+  std::pair<std::vector<std::vector<std::int64_t>>, torch::Tensor> inputs(const std::vector<std::uint32_t>& queries,
+                                                                          const std::vector<std::uint32_t>& rows,
+                                                                          const std::vector<float>& feats);
+  // Logits of (query, row) pairs with their feature vectors (n x kF), in one
+  // batch (training).
   torch::Tensor forward(const std::vector<std::uint32_t>& queries, const std::vector<std::uint32_t>& rows,
                         const std::vector<float>& feats);
 

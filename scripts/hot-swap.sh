@@ -49,9 +49,16 @@ RSS_START=$(rss)
 echo "hot-swap: publishing embeddings version 2 (funnel index --refresh) under load ..." >&2
 "$FUNNEL" index --refresh --data "$DEMO/world" --out "$OUT/index" --models "$DEMO/models" > "$OUT/refresh.log" 2>&1
 T_PUBLISHED=$(since)
-curl -s -X POST -d "" "$URL/v1/admin/reload" > "$OUT/reload-good.json"
+# Asynchronous: loading runs off the worker pool, which keeps answering.
+curl -s -X POST -d "" "$URL/v1/admin/reload?async=1" > /dev/null
+for _ in $(seq 1 600); do
+  curl -s "$URL/healthz" | grep -q '"generation":2' && break
+  sleep 0.1
+done
 T_RELOADED=$(since)
-echo "hot-swap: version 2 published at $T_PUBLISHED, serving at $T_RELOADED: $(head -c 120 "$OUT/reload-good.json")" >&2
+curl -s "$URL/healthz" > "$OUT/reload-good.json"
+curl -s "$URL/v1/info" > "$OUT/info-after-reload.json"
+echo "hot-swap: version 2 published at $T_PUBLISHED, serving at $T_RELOADED: $(cat "$OUT/reload-good.json")" >&2
 sleep 2
 RSS_SWAPPED=$(rss)
 
@@ -80,7 +87,7 @@ requests/s: $RPS   $(grep wrk-latency-ms "$OUT/wrk.txt" | sed 's/wrk-latency-ms:
 statuses:   $(grep wrk-statuses "$OUT/wrk.txt" | sed 's/wrk-statuses: //')
 versions:   $(grep wrk-versions "$OUT/wrk.txt" | sed 's/wrk-versions: //')   (store version that answered)
 wrk errors: ${ERRS:-none}
-good reload: published at $T_PUBLISHED, serving it at $T_RELOADED of the run: $(head -c 100 "$OUT/reload-good.json")
+good reload: published at $T_PUBLISHED, serving it at $T_RELOADED of the run: $(cat "$OUT/reload-good.json") (details: last_async_reload in $OUT/info-after-reload.json)
 bad reload:  HTTP $BAD_STATUS; afterwards $GEN
 RSS kB:     start $RSS_START, after the swap $RSS_SWAPPED, end $RSS_END (samples in $OUT/rss.log)
 server exit status after SIGTERM: $EXIT

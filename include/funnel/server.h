@@ -5,6 +5,7 @@
 //   GET  /v1/info          the serving version (store, models) and the cascades
 //   GET  /metrics          Prometheus text: requests, latencies, candidates
 //   POST /v1/admin/reload  load the index's current version aside and switch
+//                          (?async=1: 202 at once, loaded off the workers)
 //   GET  /...              the static files of `web_dir` (the demo page)
 //
 // A *version* is everything a request reads: the opened index (with its

@@ -57,6 +57,12 @@ struct Server::Impl {
   mutable std::mutex state_mu;  // guards `state` (the pointer, not what it points at)
   std::shared_ptr<const serve::ServingState> state;
   std::mutex reload_mu;  // one reload at a time
+  // An asynchronous reload (?async=1) runs here, off the worker pool; its
+  // outcome ({"ok", "result" | "error", "finished_at"}) is kept for /v1/info.
+  std::thread async_reload;
+  std::atomic<bool> async_running{false};
+  mutable std::mutex last_mu;
+  json last_reload;
 
   std::atomic<bool> draining{false};
   std::atomic<std::int64_t> in_flight{0};
@@ -138,6 +144,10 @@ void Server::Impl::routes(Server& self) {
   http.Get("/v1/info", [this](const httplib::Request& req, httplib::Response& res) {
     guarded("info", req, res, [&] {
       json j = serve::info_json(*current());
+      {
+        std::lock_guard lock(last_mu);
+        if (!last_reload.is_null()) j["last_async_reload"] = last_reload;
+      }
       j["server"] = {{"threads", o.threads},
                      {"limits",
                       {{"max_body_bytes", o.limits.max_body_bytes},
@@ -160,6 +170,32 @@ void Server::Impl::routes(Server& self) {
         return;
       }
       busy.unlock();  // reload() takes it again; a race here only serialises two reloads
+      if (req.get_param_value("async") == "1") {
+        // Loading takes seconds: off the worker pool, so that the workers
+        // keep answering searches meanwhile. Poll /healthz or /v1/info.
+        if (async_running.exchange(true)) {
+          res.status = 409;
+          res.set_content(error_body(409, "a reload is already in progress"), kJson);
+          return;
+        }
+        if (async_reload.joinable()) async_reload.join();
+        async_reload = std::thread([this, &self] {
+          json outcome;
+          try {
+            outcome = {{"ok", true}, {"result", self.reload()}};
+          } catch (const std::exception& e) {
+            outcome = {{"ok", false}, {"error", e.what()}};
+          }
+          {
+            std::lock_guard lock(last_mu);
+            last_reload = std::move(outcome);
+          }
+          async_running = false;
+        });
+        res.status = 202;
+        res.set_content(json{{"status", "loading"}, {"generation", current()->generation}}.dump(), kJson);
+        return;
+      }
       try {
         res.set_content(self.reload().dump(), kJson);
       } catch (const Error& e) {
@@ -215,6 +251,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
 
 Server::~Server() {
   if (impl_->http.is_running()) impl_->http.stop();
+  if (impl_->async_reload.joinable()) impl_->async_reload.join();
 }
 
 int Server::bind() {

@@ -147,6 +147,24 @@ TEST(ServerReload, AdminEndpointsNeedTheTokenWhenOneIsSet) {
   reload(s, 403, "wrong");
   EXPECT_EQ(s.server().version()["generation"], 1);
   EXPECT_EQ(reload(s, 200, "s3cret")["generation"], 2);
+  // Asynchronous: 202 at once, the switch seen on /healthz, the outcome on /v1/info.
+  httplib::Headers h{{"Authorization", "Bearer s3cret"}};
+  auto r202 = s.client().Post("/v1/admin/reload?async=1", h, "", "application/json");
+  ASSERT_TRUE(r202);
+  EXPECT_EQ(r202->status, 202) << r202->body;
+  bool switched = false;
+  for (int i = 0; i < 600 && !switched; ++i) {  // 60 s at most
+    auto hz = s.client().Get("/healthz");
+    switched = hz && json::parse(hz->body)["generation"] == 3;
+    if (!switched) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(switched) << "the asynchronous reload never switched";
+  json info;
+  for (int i = 0; i < 100 && !info.contains("last_async_reload"); ++i) {  // the outcome lands just after the switch
+    info = json::parse(s.client().Get("/v1/info")->body);
+    if (!info.contains("last_async_reload")) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(info["last_async_reload"]["ok"], true) << info.dump();
 }
 
 }  // namespace

@@ -15,24 +15,16 @@ FUNNEL=${1:-build/funnel}
 DEMO=${2:-var/demo}
 DURATION=${3:-60}
 OUT="$DEMO/hot-swap"
-command -v wrk >/dev/null || { echo "hot-swap: wrk is needed (scripts/install-deps.sh)" >&2; exit 1; }
-[ -d "$DEMO/index-prerank" ] || { echo "hot-swap: $DEMO/index-prerank missing: run make demo first" >&2; exit 1; }
+source "$(dirname "$0")/serve-lib.sh"
+require_demo hot-swap "$DEMO"
 rm -rf "$OUT" && mkdir -p "$OUT"
 cp -r "$DEMO/index-prerank" "$OUT/index"
-head -n 200 "$DEMO/world/queries.jsonl" | sed -e 's/.*"text": *"\([^"]*\)".*/\1/' > "$OUT/queries.txt"
+demo_queries "$DEMO" "$OUT"
 
-"$FUNNEL" serve --index "$OUT/index" --config configs/demo-rerank.json --port 0 --threads 2 --no-web \
-  > "$OUT/serve.out" 2> "$OUT/serve.err" &
-PID=$!
+start_server "$OUT" --index "$OUT/index" --config configs/demo-rerank.json --threads 2
+PID=$SERVER_PID
+URL=$SERVER_URL
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
-PORT=""
-for _ in $(seq 1 600); do
-  PORT=$(grep -o 'http://127.0.0.1:[0-9]*' "$OUT/serve.out" 2>/dev/null | head -1 | sed 's/.*://') || true
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { echo "hot-swap: the server did not start:" >&2; cat "$OUT/serve.err" >&2; exit 1; }
-URL="http://127.0.0.1:$PORT"
 rss() { awk '/VmRSS/ {print $2}' /proc/$PID/status; }
 echo "hot-swap: server pid $PID on $URL; ${DURATION}s of load" >&2
 

@@ -8,28 +8,19 @@ FUNNEL=${1:-build/funnel}
 DEMO=${2:-var/demo}
 DURATION=${3:-20}
 OUT="$DEMO/load"
-command -v wrk >/dev/null || { echo "load-wrk: wrk is needed (scripts/install-deps.sh)" >&2; exit 1; }
-[ -d "$DEMO/index-prerank" ] || { echo "load-wrk: $DEMO/index-prerank missing: run make demo first" >&2; exit 1; }
+source "$(dirname "$0")/serve-lib.sh"
+require_demo load-wrk "$DEMO"
 mkdir -p "$OUT"
-head -n 200 "$DEMO/world/queries.jsonl" | sed -e 's/.*"text": *"\([^"]*\)".*/\1/' > "$OUT/queries.txt"
+demo_queries "$DEMO" "$OUT"
 printf "%-14s %7s %6s %10s %8s %8s  %s\n" cascade threads conns "req/s" "p50 ms" "p99 ms" errors | tee "$OUT/wrk.txt"
 for config in configs/prerank-100.json configs/demo-rerank.json; do
   for threads in 1 2; do
-    "$FUNNEL" serve --index "$DEMO/index-prerank" --config "$config" --port 0 --threads "$threads" --no-web \
-      > "$OUT/serve.out" 2> "$OUT/serve.err" &
-    PID=$!
-    PORT=""
-    for _ in $(seq 1 600); do
-      PORT=$(grep -o 'http://127.0.0.1:[0-9]*' "$OUT/serve.out" 2>/dev/null | head -1 | sed 's/.*://') || true
-      [ -n "$PORT" ] && break
-      sleep 0.1
-    done
-    [ -n "$PORT" ] || { echo "load-wrk: the server did not start" >&2; cat "$OUT/serve.err" >&2; kill $PID; exit 1; }
+    start_server "$OUT" --index "$DEMO/index-prerank" --config "$config" --threads "$threads"
     # As many connections as server threads: a worker serves one connection at a time.
     FUNNEL_QUERIES="$OUT/queries.txt" timeout $((DURATION + 30)) wrk -t"$threads" -c"$threads" -d"${DURATION}s" \
-      --latency -s scripts/wrk/search.lua "http://127.0.0.1:$PORT" > "$OUT/wrk-$(basename "$config" .json)-$threads.txt" 2>&1
-    kill -TERM $PID
-    wait $PID || true
+      --latency -s scripts/wrk/search.lua "$SERVER_URL" > "$OUT/wrk-$(basename "$config" .json)-$threads.txt" 2>&1
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || true
     f="$OUT/wrk-$(basename "$config" .json)-$threads.txt"
     rps=$(awk '/Requests\/sec/ {print $2}' "$f")
     read -r p50 p99 < <(sed -n 's/wrk-latency-ms: p50 \([0-9.]*\) p99 \([0-9.]*\)/\1 \2/p' "$f")

@@ -7,6 +7,7 @@
 
 #include "funnel/error.h"
 #include "funnel/pipeline.h"
+#include "test_stages.h"
 #include "test_util.h"
 
 namespace funnel {
@@ -153,29 +154,15 @@ TEST_F(PipelineTest, CustomStageTypesRegisterByName) {
   EXPECT_EQ(r.items[0].marks[2].rank, 1u);
 }
 
-// A stage that sleeps `ms` milliseconds and leaves the order alone.
-class SleepStage : public Stage {
- public:
-  explicit SleepStage(int ms) : ms_(ms) {}
-  void run(const StageContext&, std::vector<Candidate>&) const override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
-  }
-
- private:
-  int ms_;
-};
-
-void register_sleep_stages() {
+void register_test_stages() {
   register_stage_type("test_reverse", [](const json&, const Index&, const std::string&) -> std::unique_ptr<Stage> {
     return std::make_unique<ReverseStage>();
   });
-  register_stage_type("test_sleep", [](const json& cfg, const Index&, const std::string&) -> std::unique_ptr<Stage> {
-    return std::make_unique<SleepStage>(cfg.value("ms", 0));
-  });
+  test::register_sleep_stage();
 }
 
 TEST_F(PipelineTest, OptionalStageSkippedByItsDeadline) {
-  register_sleep_stages();
+  register_test_stages();
   json cfg = default_cascade(10, 10);
   cfg["stages"].push_back({{"name", "flip"}, {"type", "test_reverse"}, {"optional", true}, {"deadline_ms", 1e-6}});
   Pipeline p(index_, cfg);
@@ -202,7 +189,7 @@ TEST_F(PipelineTest, OptionalStageSkippedByItsDeadline) {
 }
 
 TEST_F(PipelineTest, OptionalStageSkippedWhenItWouldPassTheRequestDeadline) {
-  register_sleep_stages();
+  register_test_stages();
   json cfg = default_cascade(10, 10);
   cfg["stages"].push_back({{"name", "slow"}, {"type", "test_sleep"}, {"ms", 30}, {"optional", true}});
   Pipeline p(index_, cfg);
@@ -216,7 +203,7 @@ TEST_F(PipelineTest, OptionalStageSkippedWhenItWouldPassTheRequestDeadline) {
 }
 
 TEST_F(PipelineTest, SkipOnRequestOnlyForOptionalStages) {
-  register_sleep_stages();
+  register_test_stages();
   json cfg = default_cascade(10, 10);
   cfg["stages"].push_back({{"name", "flip"}, {"type", "test_reverse"}, {"optional", true}});
   Pipeline p(index_, cfg);
@@ -237,7 +224,7 @@ TEST_F(PipelineTest, SkipOnRequestOnlyForOptionalStages) {
 }
 
 TEST_F(PipelineTest, PastTheTotalDeadlineIsAnError) {
-  register_sleep_stages();
+  register_test_stages();
   json cfg = default_cascade(10, 10);
   cfg["deadline_ms"] = 5;
   cfg["stages"].insert(cfg["stages"].begin() + 1, json{{"name", "slow"}, {"type", "test_sleep"}, {"ms", 20}});

@@ -16,6 +16,7 @@
 #include "funnel/pipeline.h"
 #include "funnel/stage.h"
 #include "serve_util.h"
+#include "test_stages.h"
 
 namespace funnel {
 namespace {
@@ -223,22 +224,8 @@ TEST_F(ServerTest, OptionalStagePastItsDeadlineIsSkippedAndTheTotalDeadlineIs504
   EXPECT_TRUE(test::contains(r3["error"]["message"].get<std::string>(), "past its deadline")) << r3.dump();
 }
 
-// A stage that sleeps, to hold a request in flight.
-class SleepStage : public Stage {
- public:
-  explicit SleepStage(int ms) : ms_(ms) {}
-  void run(const StageContext&, std::vector<Candidate>&) const override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
-  }
-
- private:
-  int ms_;
-};
-
 TEST_F(ServerTest, DrainFinishesRequestsInFlightAndRefusesNewOnes) {
-  register_stage_type("test_sleep", [](const json& cfg, const Index&, const std::string&) -> std::unique_ptr<Stage> {
-    return std::make_unique<SleepStage>(cfg.value("ms", 0));
-  });
+  test::register_sleep_stage();  // to hold a request in flight
   json slow = default_cascade(50, 20);
   slow["stages"].push_back({{"name", "sleep"}, {"type", "test_sleep"}, {"ms", 600}});
   RunningServer s(options({{"slow", slow}}));

@@ -58,7 +58,7 @@ struct Server::Impl {
   std::shared_ptr<const serve::ServingState> state;
   std::mutex reload_mu;  // one reload at a time
   // An asynchronous reload (?async=1) runs here, off the worker pool; its
-  // outcome ({"ok", "result" | "error", "finished_at"}) is kept for /v1/info.
+  // outcome ({"ok", "result" | "error"}) is kept for /v1/info.
   std::thread async_reload;
   std::atomic<bool> async_running{false};
   mutable std::mutex last_mu;

@@ -28,6 +28,9 @@ struct Doc {
   std::string author;             // optional, "" when absent
   std::string category;           // optional, "" when absent
   std::vector<float> image_vec;   // optional; one dimension per corpus
+  // Publication time, in seconds of the same epoch as the interaction log's
+  // `time` (funnel/interactions.h); optional ("published" in corpus.jsonl).
+  std::optional<std::int64_t> published;
 };
 
 // All docs of a corpus, in file order. Docs are addressed by their row

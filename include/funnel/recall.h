@@ -24,12 +24,26 @@ struct RecallHit {
   double score;
 };
 
+// What a channel is asked: the query text ("" for a feed request) and the
+// user ("" when anonymous).
+struct RecallContext {
+  std::string_view query;
+  std::string_view user_id;
+};
+
 // A source of candidates. Implementations are thread-safe for search().
 class RecallChannel {
  public:
   virtual ~RecallChannel() = default;
   // Short name used in configs and traces, e.g. "bm25".
   virtual std::string name() const = 0;
+  // The best `k` docs for a request. By default a query channel: search()
+  // on the query, nothing for a request without one. Feed channels (which
+  // read the user) override it.
+  virtual std::vector<RecallHit> recall(const RecallContext& ctx, std::size_t k) const {
+    if (ctx.query.empty()) return {};
+    return search(ctx.query, k);
+  }
   // The best `k` docs for `query`, best first (fewer if fewer match).
   virtual std::vector<RecallHit> search(std::string_view query, std::size_t k) const = 0;
   // The channel's score of each of `rows` for `query` (0 where the doc does

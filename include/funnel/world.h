@@ -5,9 +5,15 @@
 // relevance, an image channel, users with tastes, and impression logs from a
 // noisy, position-biased logging ranker. docs/world.md explains the model.
 //
+// It also writes recommendation feeds over simulated days: a noisy logging
+// recommender's pages (no query) with the same user model's feedback, for
+// recall and ranking without a query (docs/world.md, "Feeds").
+//
 // Output (`write_world`), in the BEIR layout plus logs:
 //   corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv,
-//   human_labels.tsv, impressions.jsonl, users.jsonl, world.json
+//   human_labels.tsv, impressions.jsonl, users.jsonl, world.json,
+//   feed/interactions.tsv, feed/feed.json (funnel/interactions.h; only
+//   when WorldOptions::feed_pages > 0)
 // The same options and seed give byte-identical files.
 #pragma once
 
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "funnel/data.h"
+#include "funnel/interactions.h"
 #include "funnel/recall.h"
 
 namespace funnel {
@@ -39,6 +46,19 @@ struct WorldOptions {
   double human_label_share = 0.10;     // queries with human labels
   double label_noise = 0.10;           // chance a human label is off by one
   double train_share = 0.7, dev_share = 0.1;  // the rest is test
+  // Feeds (docs/world.md, "Feeds"). Days run from day 0; the last
+  // feed_test_days are the test part, the feed_dev_days before them the dev
+  // part, the rest (at least one day) the training part.
+  int feed_days = 14;                  // simulated days of feed traffic
+  int feed_dev_days = 1;               // days in the dev part (>= 0)
+  int feed_test_days = 2;              // days in the test part (>= 1)
+  // Pages shown over all days (page_size items each); 0 = no feed. The
+  // default is 4 per user (40,000 for the default 10,000 users), so small
+  // worlds get small feeds; make_world records the number it used.
+  static constexpr std::size_t kFeedPagesAuto = static_cast<std::size_t>(-1);
+  std::size_t feed_pages = kFeedPagesAuto;
+  double feed_fresh_share = 0.25;      // share of docs published during the feed days (the rest before day 0)
+  double feed_follows = 3;             // mean number of authors a user follows at day 0
 };
 
 // Latent truth kept next to the generated records (not written to the
@@ -70,6 +90,7 @@ struct WorldUserTruth {
   double like_p = 0, share_p = 0, follow_p = 0;   // base rates of the actions after a click
   double patience = 0;                            // shifts the watched fraction
   double activity = 0;                            // relative rate of requests
+  std::vector<int> follows;  // authors (WorldDocTruth::author) followed at the feed's start; empty without a feed
   // The weight of `topic` among the user's interests (0 if none).
   double interest(int topic) const {
     for (auto& [t, w] : interests)
@@ -93,11 +114,18 @@ struct World {
   std::vector<WorldUserTruth> user_truth;      // per user (users.jsonl order)
   std::vector<int> query_topic;                // per query: the topic its traffic comes from
   std::vector<Impression> impressions;
+  // Feeds; both empty when options.feed_pages == 0.
+  std::vector<std::int64_t> doc_published;  // per corpus row: seconds since the start of feed day 0
+                                            // (negative: published before the feed, >= -30 days)
+  // The feed log: users named as in users.jsonl, items = corpus rows, time =
+  // day * 86400 + second of the day, signals click, watch, finish, like,
+  // share, follow (as in Impression), rows sorted by time.
+  Interactions feed;
 };
 
 // Generates a world in memory. Deterministic for given options.
 // Throws funnel::Error on invalid options.
-// `progress` is called with a phase name ("docs", "queries", "impressions")
+// `progress` is called with a phase name ("docs", "queries", "impressions", "feed")
 // and (done, total) during generation.
 using PhaseProgressFn = std::function<void(const std::string& phase, std::size_t, std::size_t)>;
 World make_world(const WorldOptions& options, const PhaseProgressFn& progress = {});

@@ -30,7 +30,11 @@ namespace {
 
 // Throws funnel::Error naming the request field that is wrong.
 void check_request(const Request& request, const std::vector<std::string>& stage_names) {
-  if (request.query.find_first_not_of(" \t\r\n") == std::string::npos) throw Error("request: field 'query': empty");
+  // A feed request has a user and no query; anything else needs a query.
+  const bool blank = request.query.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (blank && (request.user_id.empty() || !request.query.empty()))
+    throw Error(request.user_id.empty() ? "request: field 'query': empty (a request needs a query, or a user_id for a feed)"
+                                        : "request: field 'query': empty");
   if (request.k == 0) throw Error("request: field 'k': expected an integer >= 1");
   if (auto bad = detail::find_invalid_utf8(request.query); bad != detail::kValidUtf8)
     throw Error("request: field 'query': invalid UTF-8 at byte " + std::to_string(bad + 1));

@@ -1,6 +1,7 @@
 #include "data/jsonl.h"
 
 #include <cmath>
+#include <limits>
 
 #include "funnel/error.h"
 #include "util/utf8.h"
@@ -123,6 +124,17 @@ long JsonlReader::required_int(const json& obj, const char* key) const {
   if (it == obj.end() || it->is_null()) fail(key, "missing (expected an integer)");
   if (!it->is_number_integer()) fail(key, "expected an integer, got " + json_type_name(*it));
   return it->get<long>();
+}
+
+std::optional<std::int64_t> JsonlReader::optional_int64(const json& obj, const char* key) const {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer()) fail(key, "expected an integer, got " + json_type_name(*it));
+  // nlohmann keeps integers above INT64_MAX unsigned.
+  if (it->is_number_unsigned() &&
+      it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    fail(key, "expected an integer that fits 64 bits, got " + it->dump());
+  return it->get<std::int64_t>();
 }
 
 double JsonlReader::required_number(const json& obj, const char* key) const {

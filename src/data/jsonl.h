@@ -1,6 +1,7 @@
 // Strict line-by-line JSONL reading with errors that name file:line and field.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -37,6 +38,8 @@ class JsonlReader {
   std::vector<std::string> optional_string_list(const nlohmann::json& obj, const char* key) const;
   std::vector<float> optional_float_list(const nlohmann::json& obj, const char* key) const;
   long required_int(const nlohmann::json& obj, const char* key) const;
+  // An integer that fits int64_t; nullopt when absent.
+  std::optional<std::int64_t> optional_int64(const nlohmann::json& obj, const char* key) const;
   double required_number(const nlohmann::json& obj, const char* key) const;
   // A flag: true/false or 0/1.
   bool required_flag(const nlohmann::json& obj, const char* key) const;

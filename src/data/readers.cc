@@ -35,6 +35,7 @@ Corpus read_corpus(const fs::path& path) {
     d.author = r.optional_string(obj, "author");
     d.category = r.optional_string(obj, "category");
     d.image_vec = r.optional_float_list(obj, "image_vec");
+    d.published = r.optional_int64(obj, "published");
     if (obj.contains("image_vec") && !obj["image_vec"].is_null()) {
       int dim = static_cast<int>(d.image_vec.size());
       if (dim == 0) r.fail("image_vec", "empty vector");

@@ -2,6 +2,7 @@
 // ones (prerank, rank, ann) start as stand-ins that libfunnel replaces.
 #include "core/registry.h"
 #include "core/truncate_stage.h"
+#include "feed/feed_stages.h"
 #include "fusion/fusion_stage.h"
 #include "fusion/learned_stages.h"
 #include "recall/recall_stage.h"
@@ -19,6 +20,7 @@ void add_builtin_stage_types(std::map<std::string, StageFactory>& stages,
   stages["ltr"] = fusion::make_ltr_stage;
   stages["rules"] = rerank::make_rules_stage;
   stages["dpp"] = rerank::make_dpp_stage;
+  feed::add_feed_types(stages, channels);
   add_model_stage_stubs(stages, channels);
 }
 

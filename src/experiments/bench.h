@@ -103,4 +103,18 @@ nlohmann::json rerank_bench_json(const std::vector<RerankBenchRow>& rows);
 // A markdown table with the speed-up over the naive version.
 std::string rerank_bench_table(const std::vector<RerankBenchRow>& rows);
 
+// A feed request (a user, no query) through a feed cascade (bench_feed.cc):
+// p50/p99 in total and per stage, with the candidates in and out of each,
+// against the recall stage alone in the same run. Users with a history,
+// seeded order; the model as of the whole log (serving).
+struct FeedBenchOptions {
+  std::string index, model, config;  // model: "" = INDEX/feed
+  std::size_t requests = 500;
+  std::uint64_t seed = 7;
+};
+// {"requests", "users", "p50_ms", "p99_ms", "recall_only_p50_ms",
+//  "full_vs_recall_only_p50", "stages": [{"stage", "in", "out", "p50_ms", "p99_ms"}]}
+nlohmann::json bench_feed(const FeedBenchOptions& o);
+std::string feed_bench_table(const nlohmann::json& r);
+
 }  // namespace funnel::experiments

@@ -1,10 +1,12 @@
 // The synthetic world's generator, shared by the files that make each part
-// of the world (world.cc, world_docs.cc, world_queries.cc, world_logs.cc).
+// of the world (world.cc, world_docs.cc, world_queries.cc, world_logs.cc,
+// world_feed.cc).
 // The generative story is documented in docs/world.md. One Generator makes
 // one world from one Rng, in a fixed order of draws: moving code between
 // these files never changes a world, reordering calls does.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +27,8 @@ inline constexpr double kOneWordTopicQueries = 0.25; // topic queries of a singl
 // Docs that name a popular entity they are not about ("reacting to ...",
 // "better than ..."): the name matches, the doc is not relevant.
 inline constexpr double kStrayEntityRate = 0.2;
+// A feed day in seconds: a feed row's time is day * kFeedDaySeconds + second.
+inline constexpr std::int64_t kFeedDaySeconds = 86400;
 
 std::string pad_id(char prefix, std::size_t i, std::size_t n);
 std::string capitalise(std::string w);
@@ -68,6 +72,8 @@ class Generator {
   void make_impressions();
   std::vector<std::pair<int, int>> make_pool(std::size_t qi);
   Impression feedback(const std::string& rid, std::size_t qi, std::size_t ui, int row, int g, int pos);
+  // world_feed.cc: publication times, follows and the feed log.
+  void make_feed();
 
   template <class V>
   void shuffle(V& v) {

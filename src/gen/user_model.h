@@ -1,6 +1,7 @@
 // The synthetic world's user model: what a user does with a doc shown to
-// them. One formula, called by the log generator (src/gen/world_logs.cc)
-// and by the live-traffic simulator (src/sim/simulator.cc), so that the
+// them. One formula, called by the log generators (src/gen/world_logs.cc,
+// src/gen/world_feed.cc) and by the live-traffic simulator
+// (src/sim/simulator.cc), so that the
 // simulator answers with the same behaviour that wrote the logs: the
 // ground truth, never a trained model. docs/world.md explains the story.
 #pragma once
@@ -43,6 +44,19 @@ inline UserFeedback user_feedback(const WorldUserTruth& u, const WorldDocTruth& 
   f.like = rng.chance(std::min(1.0, u.like_p * (0.2 + 1.8 * d.quality) * (0.5 + interest) * 2 * w));
   f.share = rng.chance(std::min(1.0, u.share_p * 3 * d.quality * d.quality * (0.5 + interest)));
   f.follow = rng.chance(std::min(1.0, u.follow_p * (0.2 + 1.6 * d.quality) * 2 * w));
+  return f;
+}
+
+// How user `u` reacts to doc `d` shown at 0-based `position` of a feed page
+// (no query): user_feedback with the author standing in for relevance, grade
+// 1 when the user follows the doc's author (`followed`) and 0 otherwise, so
+// feeds and search answer with one formula. A followed author cannot be
+// followed again: `follow` is then false (drawn all the same, so the draws
+// do not depend on it).
+inline UserFeedback feed_feedback(const WorldUserTruth& u, const WorldDocTruth& d, bool short_video, bool followed,
+                                  int position, detail::Rng& rng) {
+  UserFeedback f = user_feedback(u, d, short_video, followed ? 1 : 0, position, rng);
+  if (followed) f.follow = false;
   return f;
 }
 

@@ -60,6 +60,8 @@ World Generator::run() {
   make_human_labels();
   make_users();
   make_impressions();
+  // Last, so that the search part of a world does not depend on its feed.
+  if (o_.feed_pages > 0) make_feed();
   w_.query_topic = query_topic_;
   return std::move(w_);
 }
@@ -166,14 +168,26 @@ void validate(const WorldOptions& o) {
     need(p >= 0 && p <= 1, "rates and shares must be in 0..1");
   need(o.train_share >= 0 && o.dev_share >= 0 && o.train_share + o.dev_share <= 1,
        "train_share + dev_share must be at most 1");
+  need(o.feed_days >= 2 && o.feed_days <= 3650, "--feed-days must be in 2..3650");
+  need(o.feed_dev_days >= 0, "feed_dev_days must be at least 0");
+  need(o.feed_test_days >= 1, "feed_test_days must be at least 1");
+  need(o.feed_dev_days + o.feed_test_days < o.feed_days,
+       "feed_dev_days + feed_test_days must leave at least one training day in --feed-days (" +
+           std::to_string(o.feed_dev_days) + " + " + std::to_string(o.feed_test_days) + " of " +
+           std::to_string(o.feed_days) + ")");
+  need(o.feed_pages <= 100'000'000, "--feed-pages must be at most 100000000");
+  need(o.feed_fresh_share >= 0 && o.feed_fresh_share <= 1, "feed_fresh_share must be in 0..1");
+  need(o.feed_follows >= 0 && o.feed_follows <= 100, "feed_follows must be in 0..100");
 }
 
 }  // namespace
 }  // namespace gen
 
 World make_world(const WorldOptions& options, const PhaseProgressFn& progress) {
-  gen::validate(options);
-  return gen::Generator(options, progress).run();
+  WorldOptions o = options;
+  if (o.feed_pages == WorldOptions::kFeedPagesAuto) o.feed_pages = 4 * o.users;
+  gen::validate(o);
+  return gen::Generator(o, progress).run();
 }
 
 }  // namespace funnel

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "funnel/error.h"
+#include "funnel/interactions.h"
 #include "funnel/world.h"
 #include "gen/generator.h"
 #include "util/fs.h"
@@ -18,6 +19,11 @@ using nlohmann::ordered_json;
 namespace {
 
 constexpr int kWorldFormatVersion = 1;
+
+// A feed row's engagement grade (feed.json "grade"): any action but a
+// partial watch.
+const std::vector<std::pair<std::string, int>> kFeedGrade = {
+    {"click", 1}, {"finish", 1}, {"like", 1}, {"share", 1}, {"follow", 1}};
 
 void write_qrels(const fs::path& path, const World& w, const Qrels& qrels,
                  const std::string* split) {
@@ -51,7 +57,9 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
       vec.assign(d.image_vec.size(), 0.0);
       for (std::size_t k = 0; k < vec.size(); ++k) vec[k] = std::round(double(d.image_vec[k]) * 1e4) / 1e4;
       ordered_json j = {{"id", d.id}, {"title", d.title}, {"text", d.text}, {"tags", d.tags},
-                        {"author", d.author}, {"category", d.category}, {"image_vec", vec}};
+                        {"author", d.author}, {"category", d.category}};
+      if (d.published) j["published"] = *d.published;
+      j["image_vec"] = vec;
       f.stream() << j.dump() << '\n';
     }
     f.commit();
@@ -86,6 +94,28 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
     }
     f.commit();
   }
+  const bool has_feed = w.options.feed_pages > 0;
+  const WorldOptions& o = w.options;
+  // The split by day: [0, dev_from) train, [dev_from, test_from) dev, the rest test.
+  const std::int64_t dev_from = gen::kFeedDaySeconds * (o.feed_days - o.feed_dev_days - o.feed_test_days);
+  const std::int64_t test_from = gen::kFeedDaySeconds * (o.feed_days - o.feed_test_days);
+  if (has_feed) {
+    fs::create_directory(dir / "feed");
+    write_interactions_tsv(dir / "feed" / "interactions.tsv", w.feed, w.corpus);
+    ordered_json j = {
+        {"log", "interactions.tsv"},
+        {"split", {{"dev_from", dev_from}, {"test_from", test_from}}},
+        {"grade", ordered_json::object()},
+        {"exclude", "engaged"},
+        {"days",
+         {{"day_seconds", gen::kFeedDaySeconds}, {"days", o.feed_days},
+          {"train_days", o.feed_days - o.feed_dev_days - o.feed_test_days}, {"dev_days", o.feed_dev_days},
+          {"test_days", o.feed_test_days}}}};
+    for (const auto& [signal, weight] : kFeedGrade) j["grade"][signal] = weight;
+    detail::AtomicFile f(dir / "feed" / "feed.json");
+    f.stream() << j.dump(2) << '\n';
+    f.commit();
+  }
   {
     // Summary statistics, so a reader can see what the world contains
     // without reading the generator.
@@ -104,7 +134,6 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
     for (const auto& t : w.entity_topics) polysemous += t.size() > 1;
     std::size_t clicks = 0;
     for (const auto& im : w.impressions) clicks += im.click;
-    const WorldOptions& o = w.options;
     ordered_json j = {
         {"format_version", kWorldFormatVersion},
         {"generator", "funnel gen"},
@@ -115,7 +144,9 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
           {"query_synonym_rate", o.query_synonym_rate}, {"vague_title_share", o.vague_title_share},
           {"typo_rate", o.typo_rate}, {"reorder_rate", o.reorder_rate},
           {"human_label_share", o.human_label_share}, {"label_noise", o.label_noise},
-          {"train_share", o.train_share}, {"dev_share", o.dev_share}}},
+          {"train_share", o.train_share}, {"dev_share", o.dev_share}, {"feed_days", o.feed_days},
+          {"feed_dev_days", o.feed_dev_days}, {"feed_test_days", o.feed_test_days}, {"feed_pages", o.feed_pages},
+          {"feed_fresh_share", o.feed_fresh_share}, {"feed_follows", o.feed_follows}}},
         {"files",
          {{"corpus", "corpus.jsonl"}, {"queries", "queries.jsonl"},
           {"qrels", {"qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv"}},
@@ -128,6 +159,39 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
           {"qrels_per_split", per_split_qrels}, {"typo_queries", typos}, {"reordered_queries", reordered},
           {"synonym_queries", synonyms}, {"human_label_queries", w.human_labels.size()},
           {"impressions", w.impressions.size()}, {"clicks", clicks}}}};
+    if (has_feed) {
+      j["files"]["feed"] = {{"meta", "feed/feed.json"}, {"log", "feed/interactions.tsv"}};
+      // Per part (train, dev, test): rows, clicks, engaged rows (grade > 0)
+      // and, of those, the ones on docs published in the same part.
+      const int click = w.feed.signal_index("click"), follow = w.feed.signal_index("follow");
+      std::vector<int> graded;
+      for (const auto& g : kFeedGrade) graded.push_back(w.feed.signal_index(g.first));
+      std::size_t rows[3] = {}, part_clicks[3] = {}, engaged[3] = {}, engaged_new[3] = {}, follows = 0;
+      auto part_of = [&](std::int64_t t) { return t < dev_from ? 0 : t < test_from ? 1 : 2; };
+      for (std::size_t i = 0; i < w.feed.rows.size(); ++i) {
+        const int p = part_of(w.feed.rows[i].time);
+        ++rows[p];
+        part_clicks[p] += w.feed.signal(i, click) > 0;
+        follows += w.feed.signal(i, follow) > 0;
+        bool e = false;
+        for (int s : graded) e |= w.feed.signal(i, s) > 0;
+        if (!e) continue;
+        ++engaged[p];
+        const std::int64_t pub = w.doc_published[w.feed.rows[i].item];
+        engaged_new[p] += pub >= 0 && part_of(pub) == p;
+      }
+      std::size_t start_follows = 0, fresh = 0;
+      for (const auto& u : w.user_truth) start_follows += u.follows.size();
+      for (std::int64_t t : w.doc_published) fresh += t >= 0;
+      ordered_json parts;
+      const char* names[3] = {"train", "dev", "test"};
+      for (int p = 0; p < 3; ++p)
+        parts[names[p]] = {{"rows", rows[p]}, {"clicks", part_clicks[p]}, {"engaged", engaged[p]},
+                           {"engaged_on_docs_published_in_part", engaged_new[p]}};
+      j["stats"]["feed"] = {{"rows", w.feed.rows.size()}, {"users", w.feed.user_ids.size()},
+                            {"docs_published_in_feed_days", fresh}, {"follows_at_start", start_follows},
+                            {"follows", follows}, {"parts", parts}};
+    }
     detail::AtomicFile f(dir / "world.json");
     f.stream() << j.dump(2) << '\n';
     f.commit();

@@ -78,7 +78,7 @@ class RecallStage final : public Stage {
       // A quota of 0 turns the channel off for this request.
       const std::size_t quota =
           quotas ? detail::get_size(*quotas, c.channel->name(), "request: overrides.recall.quota", c.quota) : c.quota;
-      lists.push_back(quota == 0 ? std::vector<RecallHit>{} : c.channel->search(ctx.request.query, quota));
+      lists.push_back(quota == 0 ? std::vector<RecallHit>{} : c.channel->recall({ctx.request.query, ctx.request.user_id}, quota));
     }
     out.clear();
     std::unordered_map<std::uint32_t, std::size_t> slot;
@@ -106,7 +106,7 @@ class RecallStage final : public Stage {
     std::size_t keep = keep_;
     if (ctx.overrides.contains("keep")) keep = detail::get_size(ctx.overrides, "keep", "request: overrides", keep);
     if (keep > 0 && out.size() > keep) out.resize(keep);
-    if (fill_ && lists.size() > 1) fill_channel_scores(ctx.request.query, out);
+    if (fill_ && lists.size() > 1 && !ctx.request.query.empty()) fill_channel_scores(ctx.request.query, out);
   }
 
  private:

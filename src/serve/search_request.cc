@@ -70,10 +70,14 @@ SearchRequest parse_search_request(std::string_view body, const ServeLimits& lim
       throw bad("unknown field '" + it.key().substr(0, 64) +
                 "' (known: query, user_id, k, overrides, explain, cascade, deadline_ms)");
   SearchRequest out;
-  if (!j.contains("query")) throw bad("field 'query': missing");
-  out.request.query = checked_string(j["query"], "query", limits.max_query_bytes);
-  if (out.request.query.find_first_not_of(" \t\r\n") == std::string::npos) throw bad("field 'query': empty");
   if (j.contains("user_id")) out.request.user_id = checked_string(j["user_id"], "user_id", limits.max_user_id_bytes);
+  // A feed request names a user and no query.
+  if (!j.contains("query") && out.request.user_id.empty())
+    throw bad("field 'query': missing (a search needs a query; a feed request a user_id)");
+  if (j.contains("query")) {
+    out.request.query = checked_string(j["query"], "query", limits.max_query_bytes);
+    if (out.request.query.find_first_not_of(" \t\r\n") == std::string::npos) throw bad("field 'query': empty");
+  }
   if (j.contains("cascade")) out.cascade = checked_string(j["cascade"], "cascade", 256);
   if (j.contains("k")) {
     const json& k = j["k"];

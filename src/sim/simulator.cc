@@ -187,6 +187,9 @@ std::shared_ptr<const World> load_world(const fs::path& data_dir) {
   num("typo_rate", opt.typo_rate); num("reorder_rate", opt.reorder_rate);
   num("human_label_share", opt.human_label_share); num("label_noise", opt.label_noise);
   num("train_share", opt.train_share); num("dev_share", opt.dev_share);
+  num("feed_days", opt.feed_days); num("feed_dev_days", opt.feed_dev_days);
+  num("feed_test_days", opt.feed_test_days); num("feed_pages", opt.feed_pages);
+  num("feed_fresh_share", opt.feed_fresh_share); num("feed_follows", opt.feed_follows);
   auto world = std::make_shared<World>(make_world(opt));
   // The files must be the ones these options generate.
   const auto queries = read_queries(data_dir / "queries.jsonl");

@@ -56,7 +56,7 @@ void AtomicFile::commit() {
   if (dest_.has_parent_path()) fsync_path(dest_.parent_path());
 }
 
-StagingDir::StagingDir(fs::path dest, bool overwrite) {
+StagingDir::StagingDir(fs::path dest, bool overwrite, const char* marker) {
   if (dest.empty()) throw Error("output folder: empty path");
   // "out/" and "out/." name the folder "out": normalise before deriving the
   // parent and the temporary name.
@@ -71,7 +71,8 @@ StagingDir::StagingDir(fs::path dest, bool overwrite) {
       if (!overwrite)
         throw Error(shown + ": folder exists and is not empty (use --force to replace it)");
       // --force replaces only what funnel wrote, never someone's data folder.
-      if (!fs::exists(dest_ / "manifest.json") && !fs::exists(dest_ / "world.json"))
+      if (!fs::exists(dest_ / "manifest.json") && !fs::exists(dest_ / "world.json") &&
+          !(marker && fs::exists(dest_ / marker)))
         throw Error(shown + ": not a funnel output folder (no manifest.json or world.json); refusing to replace it");
     }
   }

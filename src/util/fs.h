@@ -30,10 +30,13 @@ class AtomicFile {
 
 // Builds a folder atomically: write into path(), then commit(). Without
 // commit() the temporary folder is removed. With overwrite = false, an
-// existing non-empty destination is refused up front (funnel::Error).
+// existing non-empty destination is refused up front (funnel::Error); with
+// overwrite = true, so is one funnel did not write: one holding neither
+// manifest.json nor world.json, nor `marker` (a relative path, when given,
+// that the caller's own outputs hold).
 class StagingDir {
  public:
-  StagingDir(std::filesystem::path dest, bool overwrite);
+  StagingDir(std::filesystem::path dest, bool overwrite, const char* marker = nullptr);
   ~StagingDir();
   StagingDir(const StagingDir&) = delete;
   StagingDir& operator=(const StagingDir&) = delete;

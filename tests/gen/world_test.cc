@@ -46,7 +46,8 @@ TEST(World, SameSeedGivesByteIdenticalFiles) {
     EXPECT_EQ(test::read_file(e.path()), test::read_file(tmp.path() / "b" / rel)) << rel;
     ++files;
   }
-  EXPECT_EQ(files, 9);  // corpus, queries, 3 qrels, labels, impressions, users, world.json
+  // corpus, queries, 3 qrels, labels, impressions, users, world.json, feed/{interactions.tsv,feed.json}
+  EXPECT_EQ(files, 11);
   EXPECT_NE(test::read_file(tmp.path() / "a" / "corpus.jsonl"), test::read_file(tmp.path() / "c" / "corpus.jsonl"));
 }
 
@@ -293,6 +294,7 @@ TEST(Vocab, ParserRejectsBrokenFiles) {
 TEST(WorldBm25, DefaultWorldNdcgBetweenPoint3AndPoint7) {
   WorldOptions o;  // the default demo world
   o.impressions = 0;  // logs play no part in BM25; skip their cost here
+  o.feed_pages = 0;
   World w = make_world(o);
   test::TempDir tmp;
   build_index(w.corpus, tmp.path() / "index", IndexOptions{});

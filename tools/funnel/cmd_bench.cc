@@ -109,6 +109,22 @@ void add_bench_rerank(CLI::App& bench) {
   });
 }
 
+void add_bench_feed(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("feed", "A feed request (user, no query) through the feed cascade: p50/p99 per stage");
+  auto o = std::make_shared<experiments::FeedBenchOptions>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--index", o->index, "Index folder of the feed's corpus")->required();
+  cmd->add_option("--model", o->model, "Feed model folder (default INDEX/feed)");
+  cmd->add_option("--config", o->config, "Feed cascade config (e.g. configs/feed-bench.json)")->required();
+  cmd->add_option("--requests", o->requests, "Timed requests")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_option("--seed", o->seed, "Seed of the user order")->capture_default_str();
+  cmd->add_flag("--json", *json, "Print the result as JSON");
+  cmd->callback([o, json] {
+    const auto r = experiments::bench_feed(*o);
+    print(r, *json, experiments::feed_bench_table(r));
+  });
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -118,6 +134,7 @@ void add_bench(CLI::App& app) {
   add_bench_recall(*bench);
   add_bench_rank(*bench);
   add_bench_rerank(*bench);
+  add_bench_feed(*bench);
   add_bench_serve(*bench);
 }
 

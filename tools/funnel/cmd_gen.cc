@@ -20,6 +20,11 @@ void add_gen(CLI::App& app) {
   cmd->add_option("--impressions", opt->impressions, "Logged impressions")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "Random seed; the same seed gives byte-identical files")->capture_default_str();
   cmd->add_option("--image-dim", opt->image_dim, "Dimension of image_vec")->capture_default_str();
+  cmd->add_option("--feed-pages", opt->feed_pages,
+                  "Recommendation feed pages over all days (default: 4 per user; 0: no feed)");
+  cmd->add_option("--feed-days", opt->feed_days,
+                  "Days of feed traffic (the last 2 are the test part, the one before them dev)")
+      ->capture_default_str();
   cmd->add_flag("--force", *force, "Replace the output folder if it exists");
   cmd->callback([=] {
     auto t0 = std::chrono::steady_clock::now();
@@ -29,9 +34,9 @@ void add_gen(CLI::App& app) {
     });
     write_world(w, *out, *force);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("generated %zu docs, %zu queries, %zu users, %zu impressions into %s in %.1f s\n",
+    std::printf("generated %zu docs, %zu queries, %zu users, %zu impressions, %zu feed rows into %s in %.1f s\n",
                 w.corpus.docs.size(), w.queries.size(), w.user_interests.size(), w.impressions.size(),
-                out->c_str(), secs);
+                w.feed.rows.size(), out->c_str(), secs);
   });
 }
 

@@ -23,11 +23,12 @@ void add_search(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the response, with its per-stage trace, as JSON");
   cmd->add_option("--overrides", a->overrides,
                   "Per-request stage overrides as JSON, e.g. '{\"fusion\": {\"weights\": {\"watch\": 3}}}'");
-  cmd->add_option("--user", a->user, "User id of the request");
-  cmd->add_option("query", a->words, "Query text")->required();
+  cmd->add_option("--user", a->user, "User id of the request (alone: a feed request, for a feed cascade)");
+  cmd->add_option("query", a->words, "Query text (none with --user: a feed request)");
   cmd->callback([=] {
     std::string where;
     auto cfg = load_cascade(a->config, a->k, where);
+    if (a->words.empty() && a->user.empty()) throw Error("give a query, or --user USER for a feed request");
     const Engine engine(a->index, cfg, where);
     Request req;
     for (const auto& w : a->words) req.query += (req.query.empty() ? "" : " ") + w;

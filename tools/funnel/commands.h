@@ -16,5 +16,6 @@ void add_experiment(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_tune(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_feed(CLI::App& app);
 
 }  // namespace funnel::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   funnel::cli::add_tune(app);
   funnel::cli::add_bench(app);
   funnel::cli::add_serve(app);
+  funnel::cli::add_feed(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -74,6 +74,10 @@ echo "demo: tuning the fusion weights against simulated traffic (3 runs)"
   > "$OUT/eval-rerank.txt" 2>/dev/null
 "$FUNNEL" eval --index "$IDX" --data "$OUT/world" --config configs/demo-rerank.json --k 100 --simulate 20000 \
   --json > "$OUT/eval-rerank.json" 2>/dev/null
+echo "demo: the recommendation feed (user tower + feed ranker on the world's feed logs)"
+"$FUNNEL" feed train --data "$OUT/world" --index "$IDX" --out "$IDX/feed" --force > "$OUT/feed-train.txt" 2> "$OUT/feed-train.log"
+"$FUNNEL" feed eval --index "$IDX" --config configs/feed.json > "$OUT/feed-eval.txt" 2>/dev/null
+feed_user=$(awk -F'\t' 'NR > 1 && $4 == 1 { print $1; exit }' "$OUT/world/feed/interactions.tsv")
 t7=$(now)
 
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -204,6 +208,20 @@ example=$(sed -n '3p' "$OUT/world/queries.jsonl" | sed 's/.*"text":"\([^"]*\)".*
   "$FUNNEL" search --index "$IDX" --config configs/demo-rerank.json --k 10 "$example" 2>/dev/null || true
   echo '```'
   echo
+  echo "## The recommendation feed: \`configs/feed.json\` (item2item + user_ann + follow + trending + revisit -> feed ranker)"
+  echo
+  echo "\`funnel feed eval\` on the test days (users who engaged; docs/feeds.md):"
+  echo
+  echo '```'
+  cat "$OUT/feed-eval.txt"
+  echo '```'
+  echo
+  echo "A feed request, \`funnel search --config configs/feed.json --user $feed_user\` (no query):"
+  echo
+  echo '```'
+  "$FUNNEL" search --index "$IDX" --config configs/feed.json --k 10 --user "$feed_user" 2>/dev/null || true
+  echo '```'
+  echo
   if [ -f docs/results/distill-ablation.md ]; then
     echo "## Distillation ablation"
     echo
@@ -226,6 +244,8 @@ echo "nDCG@10 with the ranker: $full_n (pre-rank alone $pr_n); order consistency
 cat "$OUT/eval-rerank.txt"
 echo
 cat "$OUT/tune-formula.md"
+echo
+cat "$OUT/feed-eval.txt"
 echo "timings: gen ${gen_s}s, index ${index_s}s, eval ${eval_s}s, fit rank ${rank_s}s, fit prerank ${fit_s}s, index --models ${index_pr_s}s, eval ${eval_pr_s}s, fusion + tuning + re-rank ${fusion_s}s"
 echo "report:  $OUT/report.md"
 echo "run:     $OUT/run.test.trec"

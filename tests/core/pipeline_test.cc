@@ -24,7 +24,7 @@ class PipelineTest : public ::testing::Test {
       std::string text;
       for (int k = 0; k < 30 - i; ++k) text += "guitar ";
       c.row_of[id] = static_cast<std::uint32_t>(c.docs.size());
-      c.docs.push_back(Doc{id, "title " + id, text + "filler words here", {}, "", "", {}});
+      c.docs.push_back(Doc{id, "title " + id, text + "filler words here", {}, "", "", {}, {}});
     }
     build_index(c, tmp_.path() / "i", IndexOptions{});
     index_ = Index::open(tmp_.path() / "i");

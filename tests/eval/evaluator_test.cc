@@ -110,7 +110,7 @@ class ConsistencyTest : public ::testing::Test {
       std::string title = "title ";
       title += id;
       text += "filler words here";
-      c.docs.push_back(Doc{id, title, text, {}, "", "", {}});
+      c.docs.push_back(Doc{id, title, text, {}, "", "", {}, {}});
     }
     build_index(c, tmp_.path() / "i", IndexOptions{});
     index_ = Index::open(tmp_.path() / "i");

@@ -127,7 +127,7 @@ Corpus small_corpus(const std::vector<std::array<std::string, 3>>& rows) {
   Corpus c;
   for (auto& [id, title, text] : rows) {
     c.row_of[id] = static_cast<std::uint32_t>(c.docs.size());
-    c.docs.push_back(Doc{id, title, text, {}, "", "", {}});
+    c.docs.push_back(Doc{id, title, text, {}, "", "", {}, {}});
   }
   return c;
 }

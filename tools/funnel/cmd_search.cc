@@ -28,7 +28,8 @@ void add_search(CLI::App& app) {
   cmd->callback([=] {
     std::string where;
     auto cfg = load_cascade(a->config, a->k, where);
-    if (a->words.empty() && a->user.empty()) throw Error("give a query, or --user USER for a feed request");
+    if (a->words.empty() && a->user.empty())
+      throw CLI::ValidationError("query", "a query is required (or --user USER alone: a feed request)");
     const Engine engine(a->index, cfg, where);
     Request req;
     for (const auto& w : a->words) req.query += (req.query.empty() ? "" : " ") + w;

@@ -74,6 +74,7 @@ class Generator {
   Impression feedback(const std::string& rid, std::size_t qi, std::size_t ui, int row, int g, int pos);
   // world_feed.cc: publication times, follows and the feed log.
   void make_feed();
+  std::vector<std::vector<int>> make_follows();
 
   template <class V>
   void shuffle(V& v) {

@@ -55,6 +55,39 @@ bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.
 
 }  // namespace
 
+// Follows at the start, drawn like a user's own taste: an author of one of
+// their topics (by the author's popularity), sometimes anyone. Recorded in
+// the users' truth.
+std::vector<std::vector<int>> Generator::make_follows() {
+  const std::size_t U = users_.size(), A = authors_.size();
+  std::vector<std::vector<int>> authors_of_topic(T_);
+  std::vector<std::vector<double>> author_cdf_of_topic(T_);
+  for (std::size_t a = 0; a < A; ++a)
+    for (int t : authors_[a].topics) {
+      authors_of_topic[t].push_back(static_cast<int>(a));
+      author_cdf_of_topic[t].push_back(author_cdf_[a] - (a ? author_cdf_[a - 1] : 0.0));
+    }
+  for (auto& c : author_cdf_of_topic) c = cdf(c);
+  std::vector<std::vector<int>> follows(U);
+  for (std::size_t ui = 0; ui < U; ++ui) {
+    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(poisson(o_.feed_follows, rng_)), A);
+    auto& f = follows[ui];
+    for (std::size_t tries = 0; f.size() < n && tries < 20 * n; ++tries) {
+      int a;
+      int t = -1;
+      if (rng_.chance(kFollowOwnTopic)) {
+        double x = rng_.uniform();
+        for (auto& [it, w] : users_[ui].interests) { t = it; if ((x -= w) < 0) break; }
+      }
+      if (t >= 0 && !authors_of_topic[t].empty()) a = authors_of_topic[t][rng_.pick_cdf(author_cdf_of_topic[t])];
+      else a = static_cast<int>(rng_.pick_cdf(author_cdf_));
+      if (!contains(f, a)) f.push_back(a);
+    }
+    w_.user_truth[ui].follows = f;
+  }
+  return follows;
+}
+
 void Generator::make_feed() {
   const std::size_t N = w_.corpus.docs.size(), U = users_.size(), A = authors_.size();
   const int days = o_.feed_days;
@@ -78,33 +111,7 @@ void Generator::make_feed() {
   for (std::size_t i = 0; i < N; ++i)
     base[i] = std::exp(kBasePopSigma * rng_.normal() + kBasePopQuality * (w_.doc_truth[i].quality - 0.5));
 
-  // Follows at the start, drawn like a user's own taste: an author of one
-  // of their topics (by the author's popularity), sometimes anyone.
-  std::vector<std::vector<int>> authors_of_topic(T_);
-  std::vector<std::vector<double>> author_cdf_of_topic(T_);
-  for (std::size_t a = 0; a < A; ++a)
-    for (int t : authors_[a].topics) {
-      authors_of_topic[t].push_back(static_cast<int>(a));
-      author_cdf_of_topic[t].push_back(author_cdf_[a] - (a ? author_cdf_[a - 1] : 0.0));
-    }
-  for (auto& c : author_cdf_of_topic) c = cdf(c);
-  std::vector<std::vector<int>> follows(U);  // grows with `follow` signals
-  for (std::size_t ui = 0; ui < U; ++ui) {
-    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(poisson(o_.feed_follows, rng_)), A);
-    auto& f = follows[ui];
-    for (std::size_t tries = 0; f.size() < n && tries < 20 * n; ++tries) {
-      int a;
-      int t = -1;
-      if (rng_.chance(kFollowOwnTopic)) {
-        double x = rng_.uniform();
-        for (auto& [it, w] : users_[ui].interests) { t = it; if ((x -= w) < 0) break; }
-      }
-      if (t >= 0 && !authors_of_topic[t].empty()) a = authors_of_topic[t][rng_.pick_cdf(author_cdf_of_topic[t])];
-      else a = static_cast<int>(rng_.pick_cdf(author_cdf_));
-      if (!contains(f, a)) f.push_back(a);
-    }
-    w_.user_truth[ui].follows = f;
-  }
+  std::vector<std::vector<int>> follows = make_follows();  // grows with `follow` signals
 
   Interactions& log = w_.feed;
   log.signal_names = {"click", "watch", "finish", "like", "share", "follow"};

@@ -45,6 +45,38 @@ void write_qrels(const fs::path& path, const World& w, const Qrels& qrels,
 
 }  // namespace
 
+namespace {
+
+// The feed's split by day: [0, dev_from) train, [dev_from, test_from) dev,
+// the rest test.
+std::pair<std::int64_t, std::int64_t> feed_split(const WorldOptions& o) {
+  return {gen::kFeedDaySeconds * (o.feed_days - o.feed_dev_days - o.feed_test_days),
+          gen::kFeedDaySeconds * (o.feed_days - o.feed_test_days)};
+}
+
+// DIR/feed/interactions.tsv and DIR/feed/feed.json: the feed log and its split.
+void write_feed(const World& w, const fs::path& dir) {
+  const WorldOptions& o = w.options;
+  const auto [dev_from, test_from] = feed_split(o);
+  fs::create_directory(dir / "feed");
+  write_interactions_tsv(dir / "feed" / "interactions.tsv", w.feed, w.corpus);
+  ordered_json j = {
+      {"log", "interactions.tsv"},
+      {"split", {{"dev_from", dev_from}, {"test_from", test_from}}},
+      {"grade", ordered_json::object()},
+      {"exclude", "engaged"},
+      {"days",
+       {{"day_seconds", gen::kFeedDaySeconds}, {"days", o.feed_days},
+        {"train_days", o.feed_days - o.feed_dev_days - o.feed_test_days}, {"dev_days", o.feed_dev_days},
+        {"test_days", o.feed_test_days}}}};
+  for (const auto& [signal, weight] : kFeedGrade) j["grade"][signal] = weight;
+  detail::AtomicFile f(dir / "feed" / "feed.json");
+  f.stream() << j.dump(2) << '\n';
+  f.commit();
+}
+
+}  // namespace
+
 void write_world(const World& w, const fs::path& out, bool overwrite) {
   detail::StagingDir stage(out, overwrite);
   const fs::path dir = stage.path();
@@ -94,28 +126,10 @@ void write_world(const World& w, const fs::path& out, bool overwrite) {
     }
     f.commit();
   }
-  const bool has_feed = w.options.feed_pages > 0;
   const WorldOptions& o = w.options;
-  // The split by day: [0, dev_from) train, [dev_from, test_from) dev, the rest test.
-  const std::int64_t dev_from = gen::kFeedDaySeconds * (o.feed_days - o.feed_dev_days - o.feed_test_days);
-  const std::int64_t test_from = gen::kFeedDaySeconds * (o.feed_days - o.feed_test_days);
-  if (has_feed) {
-    fs::create_directory(dir / "feed");
-    write_interactions_tsv(dir / "feed" / "interactions.tsv", w.feed, w.corpus);
-    ordered_json j = {
-        {"log", "interactions.tsv"},
-        {"split", {{"dev_from", dev_from}, {"test_from", test_from}}},
-        {"grade", ordered_json::object()},
-        {"exclude", "engaged"},
-        {"days",
-         {{"day_seconds", gen::kFeedDaySeconds}, {"days", o.feed_days},
-          {"train_days", o.feed_days - o.feed_dev_days - o.feed_test_days}, {"dev_days", o.feed_dev_days},
-          {"test_days", o.feed_test_days}}}};
-    for (const auto& [signal, weight] : kFeedGrade) j["grade"][signal] = weight;
-    detail::AtomicFile f(dir / "feed" / "feed.json");
-    f.stream() << j.dump(2) << '\n';
-    f.commit();
-  }
+  const bool has_feed = o.feed_pages > 0;
+  const auto [dev_from, test_from] = feed_split(o);
+  if (has_feed) write_feed(w, dir);
   {
     // Summary statistics, so a reader can see what the world contains
     // without reading the generator.

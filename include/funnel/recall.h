@@ -79,6 +79,17 @@ struct Bm25Options {
   // that many times the phrase's BM25 weight on top (0: off). The query is
   // never parsed for syntax: quotes, AND/OR/NOT and +/- are plain text.
   double phrase_boost = 0;
+  // Pseudo-relevance feedback (RM3; docs/relevance.md). With prf_docs > 0 a
+  // first BM25 pass takes its top prf_docs docs as relevant, builds a term
+  // distribution from them (each doc's term frequencies over its length,
+  // weighted by the doc's share of the first pass's scores), keeps its
+  // prf_terms heaviest terms and searches again with
+  //   prf_query_weight * (the query's terms, normalised)
+  //     + (1 - prf_query_weight) * (the expansion terms, normalised).
+  // prf_docs = 0 is plain BM25, bit for bit.
+  int prf_docs = 0;               // feedback docs, 0..1000 (0: off)
+  int prf_terms = 20;             // expansion terms, 1..1000
+  double prf_query_weight = 0.5;  // the original query's share, in [0, 1]
 };
 
 // Called with (docs done, docs in all) during long work.

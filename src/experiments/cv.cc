@@ -32,6 +32,38 @@ namespace funnel::experiments {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+JudgedQueries read_judged_queries(const std::string& data_dir, std::size_t max_queries,
+                                  const std::function<void(const std::string&)>& log) {
+  const fs::path data(data_dir);
+  JudgedQueries s;
+  log("reading " + data_dir);
+  s.ds = load_dataset(data);
+  for (const char* split : {"train", "dev", "test"})
+    if (fs::exists(data / "qrels" / (std::string(split) + ".tsv")))
+      for (auto& [q, j] : load_qrels(data, split))
+        for (auto& [d, g] : j) s.judged[q][d] = g;
+  std::unordered_map<std::string, const Query*> by_id;
+  for (const auto& q : s.ds.queries) by_id[q.id] = &q;
+  for (auto& [q, j] : s.judged)
+    if (by_id.count(q) && std::any_of(j.begin(), j.end(), [](const auto& kv) { return kv.second > 0; })) s.ids.push_back(q);
+  std::sort(s.ids.begin(), s.ids.end());
+  if (max_queries > 0 && s.ids.size() > max_queries) {
+    const std::size_t all = s.ids.size();
+    std::vector<std::string> sample;
+    for (std::size_t i = 0; i < max_queries; ++i) sample.push_back(s.ids[i * all / max_queries]);
+    log("a fixed sample of " + std::to_string(sample.size()) + " of the " + std::to_string(all) +
+        " judged queries (evenly spaced by id, --max-queries)");
+    s.ids = std::move(sample);
+  }
+  return s;
+}
+
+std::vector<std::string> shuffle_for_folds(std::vector<std::string> ids, std::uint64_t seed) {
+  detail::Rng rng(seed);
+  for (std::size_t i = ids.size(); i > 1; --i) std::swap(ids[i - 1], ids[rng.below(i)]);
+  return ids;
+}
+
 CvOptions default_cv_options() {
   CvOptions o;
   o.prerank.preset = "tiny";
@@ -167,30 +199,13 @@ CvSetup prepare(const CvOptions& o, const std::function<void(const std::string&)
       throw Error(o.out + ": not a cross-validation folder (no cv.json or index-bm25); refusing to replace it");
   }
   CvSetup s;
-  log("reading " + o.data);
-  s.ds = load_dataset(data);
-  for (const char* split : {"train", "dev", "test"})
-    if (fs::exists(data / "qrels" / (std::string(split) + ".tsv")))
-      for (auto& [q, j] : load_qrels(data, split))
-        for (auto& [d, g] : j) s.judged[q][d] = g;
-  std::unordered_map<std::string, const Query*> by_id;
-  for (const auto& q : s.ds.queries) by_id[q.id] = &q;
-  for (auto& [q, j] : s.judged)
-    if (by_id.count(q) && std::any_of(j.begin(), j.end(), [](const auto& kv) { return kv.second > 0; })) s.ids.push_back(q);
-  std::sort(s.ids.begin(), s.ids.end());
-  if (o.max_queries > 0 && s.ids.size() > o.max_queries) {
-    const std::size_t all = s.ids.size();
-    std::vector<std::string> sample;
-    for (std::size_t i = 0; i < o.max_queries; ++i) sample.push_back(s.ids[i * all / o.max_queries]);
-    log("a fixed sample of " + std::to_string(sample.size()) + " of the " + std::to_string(all) +
-        " judged queries (evenly spaced by id, --max-queries)");
-    s.ids = std::move(sample);
-  }
-  if (s.ids.size() < static_cast<std::size_t>(o.folds))
-    throw Error(o.data + ": " + std::to_string(s.ids.size()) + " judged queries, fewer than --folds " +
+  JudgedQueries j = read_judged_queries(o.data, o.max_queries, log);
+  s.ds = std::move(j.ds);
+  s.judged = std::move(j.judged);
+  if (j.ids.size() < static_cast<std::size_t>(o.folds))
+    throw Error(o.data + ": " + std::to_string(j.ids.size()) + " judged queries, fewer than --folds " +
                 std::to_string(o.folds));
-  detail::Rng rng(o.seed);
-  for (std::size_t i = s.ids.size(); i > 1; --i) std::swap(s.ids[i - 1], s.ids[rng.below(i)]);
+  s.ids = shuffle_for_folds(std::move(j.ids), o.seed);
   if (o.pseudo_queries)
     for (const auto& d : s.ds.corpus.docs) {
       const std::string t = pseudo_query(d);

@@ -4,7 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
+
+#include "funnel/data.h"
 
 #include "funnel/train.h"
 
@@ -29,6 +33,23 @@ struct CvOptions {
   train::PrerankTrainOptions prerank;    // seed and cascade depth/keep are set per fold
   train::RankTrainOptions rank;          // seed is set per fold
 };
+
+// The judged queries of a BEIR folder: every query of queries.jsonl with at
+// least one relevant doc (grade > 0) in any of qrels/{train,dev,test}.tsv,
+// sorted by id; with max_queries > 0 and more of them, max_queries evenly
+// spaced ones (the same sample for every seed). What `funnel experiment cv`
+// and `funnel experiment relevance` split into folds. Throws funnel::Error.
+struct JudgedQueries {
+  Dataset ds;
+  Qrels judged;                  // every qrels file's judgments, merged
+  std::vector<std::string> ids;  // the judged queries taking part, sorted by id
+};
+JudgedQueries read_judged_queries(const std::string& data, std::size_t max_queries,
+                                  const std::function<void(const std::string&)>& log);
+
+// `ids` shuffled by `seed` (Fisher-Yates): fold f of K holds the entries at
+// positions f, f + K, f + 2K, ... The one fold split of the experiments.
+std::vector<std::string> shuffle_for_folds(std::vector<std::string> ids, std::uint64_t seed);
 
 // The defaults `funnel experiment cv` starts from: tiny models and short
 // runs for a few dozen judged queries; the ranker on cross features only (a

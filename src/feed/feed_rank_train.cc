@@ -111,7 +111,7 @@ FeedRankResult train_feed_ranker(const FeedModel& model, const FeedRankOptions& 
     p.threads = o.threads;
     p.max_depth = 6;
     p.eta = 0.1;
-    fusion::GbdtData dt{xt, yt.size(), F, yt, {}}, dv{xv, yv.size(), F, yv, {}};
+    fusion::GbdtData dt{xt, yt.size(), F, yt, {}, {}}, dv{xv, yv.size(), F, yv, {}, {}};
     auto m = fusion::GbdtModel::train(dt, &dv, feed_feature_names(), p);
     if (log) log("feed ranker: head '" + name + "': " + std::to_string(pos) + " positives, " +
                  std::to_string(m.best_iteration() + 1) + " rounds");

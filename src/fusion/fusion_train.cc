@@ -175,7 +175,7 @@ FusionTrainResult train_fusion(const fs::path& index_dir, const fs::path& cascad
     gp.max_depth = o.max_depth;
     gp.eta = o.eta;
     gp.seed = o.seed;
-    const fusion::GbdtData train{xt, gt.size(), m, lt, wt}, hold{xv, gv.size(), m, lv, wv};
+    const fusion::GbdtData train{xt, gt.size(), m, lt, wt, {}}, hold{xv, gv.size(), m, lv, wv, {}};
     auto model = fusion::GbdtModel::train(train, &hold, names, gp, [&](int round, double tl, double vl) {
       if ((round + 1) % 50 == 0) say("fit: round " + std::to_string(round + 1) + " train loss " + std::to_string(tl) +
                                      " held-out loss " + std::to_string(vl));

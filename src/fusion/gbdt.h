@@ -1,4 +1,5 @@
-// Gradient-boosted decision trees for learned score fusion: XGBoost (its C
+// Gradient-boosted decision trees for learned score fusion and the LambdaMART
+// ranker (rank/lexical_ranker.h): XGBoost (its C
 // API) trained on rows of features (stage scores, pXtr heads, counts) with a
 // label per row, and a model that scores such rows at serving time.
 // docs/fusion-models.md says when to use it and how it is saved.
@@ -26,11 +27,13 @@ struct GbdtParams {
   double colsample = 1.0;         // share of columns each tree sees, in (0, 1] [colsample_bytree]
   double min_child_weight = 1.0;  // least hessian weight in a leaf, >= 0 [min_child_weight]
   double lambda = 1.0;            // L2 penalty on leaf values, >= 0 [lambda]
-  // One output per row: "binary:*" (labels in [0, 1]), "reg:*" or
-  // "count:poisson" [objective]. Each has a loss where lower is better
-  // (logloss, rmse, ...: XGBoost's default metric for it), which is what
-  // early stopping watches. Ranking and multi-class objectives are refused:
-  // they need groups or give several outputs per row.
+  // One output per row: "binary:*" (labels in [0, 1]), "reg:*",
+  // "count:poisson", or a ranking objective "rank:ndcg" (LambdaMART),
+  // "rank:pairwise" or "rank:map" over query groups (GbdtData::groups;
+  // labels are grades, integers 0..31 for rank:ndcg) [objective]. Early
+  // stopping watches a loss where lower is better: XGBoost's default metric
+  // (logloss, rmse, ...), and 1 - nDCG@10 for the ranking objectives.
+  // Multi-class objectives (several outputs per row) are refused.
   std::string objective = "binary:logistic";
   int threads = 1;                // training threads, >= 1 [nthread]
   std::uint64_t seed = 1;         // row and column sampling, <= 2^63 - 1 [seed]
@@ -46,6 +49,11 @@ struct GbdtData {
   std::size_t rows = 0, cols = 0;  // rows >= 1, cols >= 1
   std::span<const float> labels;   // rows, finite (in [0, 1] for binary:*)
   std::span<const float> weights;  // rows, finite and >= 0, not all 0; empty: every row 1
+  // Ranking objectives ("rank:ndcg", "rank:pairwise", "rank:map") only, and
+  // required there: the sizes of the consecutive query groups the rows come
+  // in (each >= 1, summing to rows). Weights are then per group (one per
+  // group, XGBoost's rule for ranking) or empty.
+  std::span<const std::uint32_t> groups;
 };
 
 // A trained tree ensemble with the names of its input columns. Move-only (a

@@ -18,6 +18,9 @@ const std::string kWhere = "GbdtModel::train";
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 bool is_binary(const GbdtParams& p) { return starts_with(p.objective, "binary:"); }
+bool is_ranking(const GbdtParams& p) {
+  return p.objective == "rank:ndcg" || p.objective == "rank:pairwise" || p.objective == "rank:map";
+}
 
 // Every digit of a double, for parameters XGBoost reads as text.
 std::string number(double v) {
@@ -43,11 +46,12 @@ void check_params(const GbdtParams& p) {
   if (p.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     fail("seed", "<= 2^63 - 1", std::to_string(p.seed));
   if (p.early_stopping_rounds < 0) fail("early_stopping_rounds", ">= 0", std::to_string(p.early_stopping_rounds));
-  // Early stopping assumes XGBoost's default metric for the objective is a
-  // loss (lower is better): true for these families, not for rank:* (ndcg,
-  // map), which also need groups, nor for multi:* (several outputs per row).
-  if (!starts_with(p.objective, "binary:") && !starts_with(p.objective, "reg:") && p.objective != "count:poisson")
-    fail("objective", "binary:*, reg:* or count:poisson", "'" + p.objective + "'");
+  // Early stopping watches XGBoost's default metric for the objective, a
+  // loss (lower is better) for these families; ranking objectives watch
+  // 1 - nDCG@10 instead. multi:* (several outputs per row) is refused.
+  if (!starts_with(p.objective, "binary:") && !starts_with(p.objective, "reg:") && p.objective != "count:poisson" &&
+      !is_ranking(p))
+    fail("objective", "binary:*, reg:*, count:poisson, rank:ndcg, rank:pairwise or rank:map", "'" + p.objective + "'");
 }
 
 void check_data(const GbdtData& d, const std::string& set, const std::vector<std::string>& names,
@@ -62,9 +66,26 @@ void check_data(const GbdtData& d, const std::string& set, const std::vector<std
   if (d.labels.size() != d.rows)
     throw Error(where + ".labels: has " + std::to_string(d.labels.size()) + " values, expected one per row (" +
                 std::to_string(d.rows) + ")");
-  if (!d.weights.empty() && d.weights.size() != d.rows)
-    throw Error(where + ".weights: has " + std::to_string(d.weights.size()) + " values, expected one per row (" +
-                std::to_string(d.rows) + ") or none");
+  if (is_ranking(p)) {
+    if (d.groups.empty()) throw Error(where + ".groups: missing (objective " + p.objective + " ranks rows within query groups)");
+    std::size_t sum = 0;
+    for (std::size_t g = 0; g < d.groups.size(); ++g) {
+      if (d.groups[g] == 0) throw Error(where + ".groups: group " + std::to_string(g) + " is empty");
+      sum += d.groups[g];
+    }
+    if (sum != d.rows)
+      throw Error(where + ".groups: sizes sum to " + std::to_string(sum) + ", expected the rows (" +
+                  std::to_string(d.rows) + ")");
+    if (!d.weights.empty() && d.weights.size() != d.groups.size())
+      throw Error(where + ".weights: has " + std::to_string(d.weights.size()) + " values, expected one per group (" +
+                  std::to_string(d.groups.size()) + ") or none");
+  } else {
+    if (!d.groups.empty())
+      throw Error(where + ".groups: only ranking objectives take groups (objective " + p.objective + ")");
+    if (!d.weights.empty() && d.weights.size() != d.rows)
+      throw Error(where + ".weights: has " + std::to_string(d.weights.size()) + " values, expected one per row (" +
+                  std::to_string(d.rows) + ") or none");
+  }
   for (std::size_t i = 0; i < d.x.size(); ++i)
     if (std::isinf(d.x[i]))
       throw Error(where + ".x: row " + std::to_string(i / d.cols) + ", column " + std::to_string(i % d.cols) + " (" +
@@ -93,7 +114,10 @@ detail::DMatrixPtr make_dmatrix(const GbdtData& d, const std::string& set) {
   detail::xgb_check(XGDMatrixCreateFromMat(d.x.data(), d.rows, d.cols, std::nanf(""), &handle), where);
   detail::DMatrixPtr m(handle);
   detail::xgb_check(XGDMatrixSetFloatInfo(handle, "label", d.labels.data(), d.rows), where);
-  if (!d.weights.empty()) detail::xgb_check(XGDMatrixSetFloatInfo(handle, "weight", d.weights.data(), d.rows), where);
+  if (!d.weights.empty())
+    detail::xgb_check(XGDMatrixSetFloatInfo(handle, "weight", d.weights.data(), d.weights.size()), where);
+  if (!d.groups.empty())
+    detail::xgb_check(XGDMatrixSetUIntInfo(handle, "group", d.groups.data(), d.groups.size()), where);
   return m;
 }
 
@@ -152,6 +176,7 @@ GbdtModel GbdtModel::train(const GbdtData& train, const GbdtData* valid, const s
   set("lambda", number(params.lambda));
   set("nthread", std::to_string(params.threads));
   set("seed", std::to_string(params.seed));
+  if (is_ranking(params)) set("eval_metric", "ndcg@10");
 
   const double nan = std::numeric_limits<double>::quiet_NaN();
   int best = params.rounds - 1;
@@ -168,8 +193,10 @@ GbdtModel GbdtModel::train(const GbdtData& train, const GbdtData* valid, const s
     if (valid) mats[n] = dvalid.get(), names[n++] = "valid";
     const char* line = nullptr;
     detail::xgb_check(XGBoosterEvalOneIter(handle, round, mats, names, n, &line), kWhere);
-    const double train_loss = progress ? metric_of(line, "train") : nan;
-    const double valid_loss = valid ? metric_of(line, "valid") : nan;
+    // Ranking: the metric is nDCG@10 (higher is better); its loss is 1 - it.
+    const double flip = is_ranking(params) ? 1 : 0, sign = is_ranking(params) ? -1 : 1;
+    const double train_loss = progress ? flip + sign * metric_of(line, "train") : nan;
+    const double valid_loss = valid ? flip + sign * metric_of(line, "valid") : nan;
     if (progress) progress(round, train_loss, valid_loss);
     if (!valid) continue;
     if (!std::isfinite(valid_loss))

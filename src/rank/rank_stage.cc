@@ -14,14 +14,12 @@ namespace funnel::rank {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
 // The corpus the ranker reads doc fields from: the stage's "corpus" (a
 // corpus.jsonl or a data folder), else the data folder the ranker was
 // trained on (MODELS/rank/data.json). It must hold the index's docs in the
 // index's order.
-std::shared_ptr<const Corpus> load_corpus(const json& cfg, const fs::path& models, const Index& index,
-                                          const std::string& where) {
+std::shared_ptr<const Corpus> load_rank_corpus(const json& cfg, const fs::path& models, const Index& index,
+                                               const std::string& where) {
   fs::path path;
   if (cfg.contains("corpus")) {
     path = detail::get_string(cfg, "corpus", where);
@@ -46,6 +44,8 @@ std::shared_ptr<const Corpus> load_corpus(const json& cfg, const fs::path& model
   return corpus;
 }
 
+namespace {
+
 class RankStage final : public ScoringStage {
  public:
   RankStage(const json& cfg, const Index& index, const std::string& where) : ScoringStage(cfg, 100, where) {
@@ -54,7 +54,7 @@ class RankStage final : public ScoringStage {
     const fs::path models = cfg.contains("models") ? fs::path(detail::get_string(cfg, "models", where))
                                                    : fs::path(index.models_dir());
     if (models.empty()) throw Error(where + ": field 'models': needed (the index names no models folder)");
-    model_ = RankerModel::load(models, load_corpus(cfg, models, index, where));
+    model_ = RankerModel::load(models, load_rank_corpus(cfg, models, index, where));
     const auto& c = model_->config();
     weights_ = c.score_weights;
     if (cfg.contains("score_weights")) weights_ = parse_weights(cfg["score_weights"], where + ": field 'score_weights'");
@@ -125,6 +125,14 @@ class RankStage final : public ScoringStage {
 }  // namespace
 
 std::unique_ptr<Stage> make_rank_stage(const json& config, const Index& index, const std::string& where) {
+  // A models folder with a LambdaMART ranker (MODELS/rank/lambdamart.json)
+  // is served by the LambdaMART stage, any other by the neural ranker.
+  if (config.is_object() && (!config.contains("models") || config["models"].is_string())) {
+    const fs::path models = config.contains("models") ? fs::path(config["models"].get<std::string>())
+                                                      : fs::path(index.models_dir());
+    if (!models.empty() && fs::exists(models / "rank" / "lambdamart.json"))
+      return make_lambdamart_stage(config, index, models, where);
+  }
   return std::make_unique<RankStage>(config, index, where);
 }
 

@@ -13,6 +13,7 @@
 
 #include "funnel/error.h"
 #include "funnel/recall.h"
+#include "recall/rm3.h"
 #include "text/analysis.h"
 #include "text/analyzer.h"
 #include "text/xapian_query.h"
@@ -106,16 +107,38 @@ class Bm25Channel final : public RecallChannel {
     // concurrent use; serialise per channel.
     std::lock_guard lock(mu_);
     try {
-      const Xapian::Query q = text::build_query(analyzer_.analyse(query, 1, "bm25: query"), options_.phrase_boost);
+      const std::vector<text::Term> terms = analyzer_.analyse(query, 1, "bm25: query");
+      Xapian::Query q = text::build_query(terms, options_.phrase_boost);
       if (q.empty()) return;
       Xapian::Enquire enquire(db_);
-      enquire.set_query(q);
       enquire.set_weighting_scheme(
           Xapian::BM25Weight(options_.k1, options_.k2, options_.k3, options_.b, options_.min_normlen));
+      if (options_.prf_docs > 0) q = expand(enquire, q, terms);
+      enquire.set_query(q);
       fetch(enquire);
     } catch (const Xapian::Error& e) {
       throw Error("bm25: " + e.get_description());
     }
+  }
+
+  // RM3 (recall/rm3.h): the first pass `first` on `enquire`, its top
+  // prf_docs docs' term lists, and the weighted query of the query's terms
+  // and the expansion terms (each term once, OP_SCALE_WEIGHT by its RM3
+  // weight). A compound of the query counts as its words here, and
+  // phrase_boost applies to the first pass only. No feedback doc: `first`.
+  Xapian::Query expand(Xapian::Enquire& enquire, const Xapian::Query& first, const std::vector<text::Term>& terms) const {
+    enquire.set_query(first);
+    const Xapian::MSet top = enquire.get_mset(0, static_cast<Xapian::doccount>(options_.prf_docs));
+    if (top.empty()) return first;
+    std::vector<std::pair<std::uint32_t, double>> hits;
+    for (auto it = top.begin(); it != top.end(); ++it) hits.push_back({static_cast<std::uint32_t>(*it - 1), it.get_weight()});
+    const auto expansion = recall::rm3_expansion(db_, hits, options_.prf_terms);
+    std::vector<std::string> words;
+    for (const auto& t : terms) words.push_back(t.text);
+    std::vector<Xapian::Query> leaves;
+    for (const auto& t : recall::rm3_mix(words, expansion, options_.prf_query_weight))
+      if (t.weight > 0) leaves.emplace_back(Xapian::Query::OP_SCALE_WEIGHT, Xapian::Query(t.term), t.weight);
+    return Xapian::Query(Xapian::Query::OP_OR, leaves.begin(), leaves.end());
   }
 
   Bm25Options options_;
@@ -201,6 +224,9 @@ Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
     else if (k == "k3") o.k3 = num(0, 1e6);
     else if (k == "b") o.b = num(0, 1);
     else if (k == "min_normlen") o.min_normlen = num(0, 1e6);
+    else if (k == "prf_docs") o.prf_docs = integer();
+    else if (k == "prf_terms") o.prf_terms = integer();
+    else if (k == "prf_query_weight") o.prf_query_weight = num(0, 1);
     else if (k == "title_weight") o.title_weight = integer();
     else if (k == "text_weight") o.text_weight = integer();
     else if (k == "tags_weight") o.tags_weight = integer();
@@ -224,6 +250,7 @@ Bm25Options bm25_options_from_json(const json& j, const std::string& where) {
       throw Error(where + ": unknown field '" + k + "'");
     }
   }
+  if (o.prf_terms < 1) throw Error(where + ": field 'prf_terms': expected an integer in 1..1000, got " + std::to_string(o.prf_terms));
   text::validate(text::analyzer_options(o), where);
   return o;
 }
@@ -232,7 +259,8 @@ json bm25_options_to_json(const Bm25Options& o) {
   return {{"k1", o.k1}, {"k2", o.k2}, {"k3", o.k3}, {"b", o.b}, {"min_normlen", o.min_normlen},
           {"stemmer", o.stemmer}, {"title_weight", o.title_weight},
           {"text_weight", o.text_weight}, {"tags_weight", o.tags_weight},
-          {"cjk_ngrams", o.cjk_ngrams}, {"phrase_boost", o.phrase_boost}};
+          {"cjk_ngrams", o.cjk_ngrams}, {"phrase_boost", o.phrase_boost}, {"prf_docs", o.prf_docs},
+          {"prf_terms", o.prf_terms}, {"prf_query_weight", o.prf_query_weight}};
 }
 
 }  // namespace funnel

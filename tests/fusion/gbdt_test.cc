@@ -32,7 +32,7 @@ using test::error_of;
 struct Set {
   std::vector<float> x, labels;
   std::size_t rows = 0, cols = 0;
-  GbdtData data() const { return {x, rows, cols, labels, {}}; }
+  GbdtData data() const { return {x, rows, cols, labels, {}, {}}; }
 };
 
 template <class Label>
@@ -290,6 +290,74 @@ TEST(Gbdt, LoadRefusesMissingAndDamagedFilesNamingThem) {
   EXPECT_NO_THROW(GbdtModel::load(good));
 }
 
+// nDCG@k of `score`'s order of one group's grades (gain 2^g - 1).
+double ndcg_at(const std::vector<float>& score, const std::vector<float>& grade, std::size_t k) {
+  std::vector<std::size_t> order(score.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] > score[b]; });
+  std::vector<float> ideal = grade;
+  std::sort(ideal.rbegin(), ideal.rend());
+  double dcg = 0, best = 0;
+  for (std::size_t i = 0; i < k && i < order.size(); ++i) {
+    dcg += (std::pow(2.0, grade[order[i]]) - 1) / std::log2(i + 2.0);
+    best += (std::pow(2.0, ideal[i]) - 1) / std::log2(i + 2.0);
+  }
+  return best > 0 ? dcg / best : 0;
+}
+
+// Groups of 10 rows; the grade (0..2) rises with x0 - x1 within a group, and
+// x2 shifts whole groups (a per-query offset that says nothing about order).
+struct RankSet {
+  std::vector<float> x, labels;
+  std::vector<std::uint32_t> groups;
+  GbdtData data() const { return {x, labels.size(), 3, labels, {}, groups}; }
+};
+RankSet make_rank_set(std::size_t n_groups, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0, 1);
+  RankSet s;
+  for (std::size_t g = 0; g < n_groups; ++g) {
+    const float offset = u(rng);
+    for (int r = 0; r < 10; ++r) {
+      const float a = u(rng), b = u(rng);
+      s.x.insert(s.x.end(), {a, b, offset});
+      const float d = a - b;
+      s.labels.push_back(d > 0.4f ? 2.0f : d > 0.0f ? 1.0f : 0.0f);
+    }
+    s.groups.push_back(10);
+  }
+  return s;
+}
+
+TEST(Gbdt, LambdaMartOrdersRowsWithinQueryGroups) {
+  const RankSet train = make_rank_set(200, 31), valid = make_rank_set(50, 32), test = make_rank_set(100, 33);
+  GbdtParams p = quick_params();
+  p.objective = "rank:ndcg";
+  const GbdtData dt = train.data(), dv = valid.data();
+  std::vector<double> valid_loss;
+  const GbdtModel m = GbdtModel::train(dt, &dv, kNames3, p, [&](int, double, double v) { valid_loss.push_back(v); });
+  // The watched loss is 1 - nDCG@10, in [0, 1].
+  ASSERT_FALSE(valid_loss.empty());
+  for (double v : valid_loss) EXPECT_TRUE(v >= 0 && v <= 1) << v;
+  const auto pred = m.predict(test.x, test.labels.size());
+  double model = 0, by_offset = 0;
+  for (std::size_t g = 0; g < test.groups.size(); ++g) {
+    const auto from = static_cast<std::ptrdiff_t>(g * 10), to = from + 10;
+    const std::vector<float> s(pred.begin() + from, pred.begin() + to), y(test.labels.begin() + from, test.labels.begin() + to);
+    std::vector<float> offset;
+    for (std::ptrdiff_t r = from; r < to; ++r) offset.push_back(test.x[static_cast<std::size_t>(r) * 3 + 2]);
+    model += ndcg_at(s, y, 5);
+    by_offset += ndcg_at(offset, y, 5);  // every row of a group ties: input order
+  }
+  model /= static_cast<double>(test.groups.size());
+  by_offset /= static_cast<double>(test.groups.size());
+  std::printf("  test nDCG@5: LambdaMART %.3f, input order %.3f\n", model, by_offset);
+  EXPECT_GT(model, 0.9);
+  EXPECT_GT(model, by_offset + 0.2);
+  // x2 is constant within a group: it cannot be what orders the rows.
+  EXPECT_NE(m.importance("total_gain").front().first, "x2");
+}
+
 TEST(Gbdt, TrainRefusesBadInputNamingTheField) {
   Set s = make_set(50, 3, 15, 0.1, xor_label);
   const GbdtParams p = quick_params();
@@ -336,7 +404,19 @@ TEST(Gbdt, TrainRefusesBadInputNamingTheField) {
   EXPECT_TRUE(contains(with([](GbdtParams& q) { q.subsample = NAN; }), "GbdtParams.subsample"));
   EXPECT_TRUE(contains(with([](GbdtParams& q) { q.rounds = 0; }), "GbdtParams.rounds"));
   EXPECT_TRUE(contains(with([](GbdtParams& q) { q.lambda = -1; }), "GbdtParams.lambda"));
-  EXPECT_TRUE(contains(with([](GbdtParams& q) { q.objective = "rank:pairwise"; }), "GbdtParams.objective"));
+  EXPECT_TRUE(contains(with([](GbdtParams& q) { q.objective = "multi:softmax"; }), "GbdtParams.objective"));
+  // Ranking objectives need groups that cover the rows; others refuse them.
+  EXPECT_TRUE(contains(with([](GbdtParams& q) { q.objective = "rank:pairwise"; }), "train.groups: missing"));
+  GbdtParams rank = quick_params();
+  rank.objective = "rank:ndcg";
+  const std::vector<std::uint32_t> groups = {20, 20, 9};
+  d = s.data();
+  d.groups = groups;
+  EXPECT_TRUE(contains(train_error(d, rank), "train.groups: sizes sum to 49, expected the rows (50)"));
+  EXPECT_TRUE(contains(train_error(d), "only ranking objectives take groups"));
+  const std::vector<std::uint32_t> with_empty = {25, 0, 25};
+  d.groups = with_empty;
+  EXPECT_TRUE(contains(train_error(d, rank), "train.groups: group 1 is empty"));
   // An objective XGBoost does not know: its own message comes through.
   EXPECT_TRUE(contains(with([](GbdtParams& q) { q.objective = "reg:nonsense"; }), "XGBoost: "));
   // Regression: labels outside [0, 1] are fine.

@@ -239,6 +239,60 @@ TEST(Bm25Channel, PhraseBoostLiftsDocsHoldingThePhrase) {
   EXPECT_GT(hits[0].score, hits[1].score);
 }
 
+// A corpus where "distortion" is rare (2 of 23 docs): the guitar docs share
+// it with a pedal doc that holds no word of the query.
+Corpus pedal_corpus() {
+  std::vector<std::array<std::string, 3>> rows = {{"amp", "guitar amp", "guitar amp distortion"},
+                                                   {"lesson", "guitar lesson", "guitar amp lesson"},
+                                                   {"pedal", "fuzz pedal", "distortion pedal fuzz"}};
+  for (int i = 0; i < 20; ++i) rows.push_back({"f" + std::to_string(i), "cooking pasta", "tomato recipe"});
+  return small_corpus(rows);
+}
+
+TEST(Bm25Prf, ZeroFeedbackDocsIsPlainBm25) {
+  fs::path dir = fs::path(FUNNEL_SHARED_DATA) / "beir" / "med";
+  Corpus c = fs::is_directory(dir) ? load_dataset(dir).corpus : pedal_corpus();
+  std::vector<Query> queries = fs::is_directory(dir) ? load_dataset(dir).queries : std::vector<Query>{{"q", "guitar amp"}};
+  test::TempDir tmp;
+  build_index(c, tmp.path() / "i", IndexOptions{});
+  Bm25Options plain, zero;
+  zero.prf_docs = 0;
+  zero.prf_terms = 7;
+  zero.prf_query_weight = 0.2;  // ignored without feedback docs
+  auto a = open_bm25_channel(tmp.path() / "i" / "bm25", plain), b = open_bm25_channel(tmp.path() / "i" / "bm25", zero);
+  for (const Query& q : queries) {
+    const auto x = a->search(q.text, 100), y = b->search(q.text, 100);
+    ASSERT_EQ(x.size(), y.size()) << q.id;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].row, y[i].row) << q.id << " rank " << i;
+      EXPECT_EQ(x[i].score, y[i].score) << q.id << " rank " << i;
+    }
+  }
+}
+
+TEST(Bm25Prf, ExpansionFindsADocWithoutTheQuerysWords) {
+  Corpus c = pedal_corpus();
+  test::TempDir tmp;
+  build_index(c, tmp.path() / "i", IndexOptions{});
+  auto index = Index::open(tmp.path() / "i");
+  EXPECT_EQ(ids(*index, index->channel("bm25")->search("guitar amp", 10)), (std::vector<std::string>{"amp", "lesson"}));
+  Bm25Options prf;
+  prf.prf_docs = 2;
+  prf.prf_terms = 10;
+  auto channel = open_bm25_channel(tmp.path() / "i" / "bm25", prf);
+  const auto hits = channel->search("guitar amp", 10);
+  // "distortion" (in the feedback doc "amp", 2 of 23 docs) brings "pedal";
+  // "cooking" docs share nothing and stay out. The query's own docs lead.
+  EXPECT_EQ(ids(*index, hits), (std::vector<std::string>{"amp", "lesson", "pedal"}));
+  // score_rows scores with the same expanded query.
+  const auto scores = channel->score_rows("guitar amp", {2, 0, 5});
+  EXPECT_EQ(scores[0], hits[2].score);
+  EXPECT_EQ(scores[1], hits[0].score);
+  EXPECT_EQ(scores[2], 0.0);
+  // A query that matches nothing has no feedback and no expansion.
+  EXPECT_TRUE(channel->search("violin", 10).empty());
+}
+
 TEST(Bm25Options, FieldWeightsChangeTheOrder) {
   Corpus c = small_corpus({{"t", "guitar", "lesson"}, {"x", "lesson", "guitar"}});
   test::TempDir tmp;
@@ -279,6 +333,17 @@ TEST(Bm25Options, JsonValidation) {
   EXPECT_DOUBLE_EQ(o.b, 0.75);
   EXPECT_EQ(o.stemmer, "none");
   EXPECT_EQ(bm25_options_from_json(bm25_options_to_json(o), "rt").b, 0.75);
+  const Bm25Options p = bm25_options_from_json({{"prf_docs", 10}, {"prf_terms", 30}, {"prf_query_weight", 0.7}}, "cfg");
+  const Bm25Options back = bm25_options_from_json(bm25_options_to_json(p), "rt");
+  EXPECT_EQ(back.prf_docs, 10);
+  EXPECT_EQ(back.prf_terms, 30);
+  EXPECT_EQ(back.prf_query_weight, 0.7);
+  EXPECT_TRUE(test::contains(test::error_of([] { bm25_options_from_json({{"prf_terms", 0}}, "cfg"); }),
+                             "cfg: field 'prf_terms': expected an integer in 1..1000"));
+  EXPECT_TRUE(test::contains(test::error_of([] { bm25_options_from_json({{"prf_query_weight", 1.5}}, "cfg"); }),
+                             "cfg: field 'prf_query_weight'"));
+  EXPECT_TRUE(test::contains(test::error_of([] { bm25_options_from_json({{"prf_docs", -1}}, "cfg"); }),
+                             "cfg: field 'prf_docs'"));
 }
 
 TEST(IndexOpen, RefusesMissingOrDamagedIndex) {

@@ -7,6 +7,7 @@
 #include "experiments/bench.h"
 #include "experiments/cv.h"
 #include "experiments/fusion_report.h"
+#include "experiments/relevance.h"
 #include "experiments/tokenizer_check.h"
 
 namespace funnel::cli {
@@ -43,6 +44,33 @@ void add_cv(CLI::App& parent) {
   cmd->add_flag("--json", o->json, "Print the result as one JSON object");
   cmd->add_flag("--verbose", o->verbose, "Print the trainers' progress");
   cmd->callback([o] { experiments::run_cv(*o); });
+}
+
+void add_relevance(CLI::App& parent) {
+  auto* cmd = parent.add_subcommand(
+      "relevance", "What lexical relevance work is worth on a labels-only collection, under K-fold cross-validation by "
+                   "query over several split seeds: BM25, BM25 tuned, BM25 + RM3 (default and tuned), a LambdaMART "
+                   "ranker over lexical features, and the cascade selected on the training folds; writes "
+                   "--out/relevance.{md,json}");
+  auto o = std::make_shared<experiments::RelevanceOptions>(experiments::default_relevance_options());
+  cmd->add_option("--data", o->data, "Data folder (BEIR layout) with queries.jsonl and qrels/")->required();
+  cmd->add_option("--out", o->out, "Output folder")->required();
+  cmd->add_option("--folds", o->folds, "Folds K")->capture_default_str()->check(CLI::Range(2, 100));
+  cmd->add_option("--inner", o->inner_folds, "Inner folds that choose LambdaMART's BM25 fusion weight")
+      ->capture_default_str()->check(CLI::Range(2, 100));
+  cmd->add_option("--seeds", o->seeds, "Split seeds, one cross-validation each")->capture_default_str()->delimiter(',');
+  cmd->add_option("--depth", o->depth, "Candidates per query from BM25 and from BM25 + RM3 (merged) for the ranker")
+      ->capture_default_str()->check(CLI::Range(10, 10000));
+  cmd->add_option("--max-queries", o->max_queries,
+                  "At most this many judged queries, evenly spaced by id, the same for every seed (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--rounds", o->lambdamart.rounds, "LambdaMART boosting rounds")->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--threads", o->lambdamart.threads, "LambdaMART training threads")->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--force", o->force, "Replace the --out of an earlier run");
+  cmd->add_flag("--json", o->json, "Print the result as one JSON object");
+  cmd->callback([o] { experiments::run_relevance(*o); });
 }
 
 // The options both ablations take.
@@ -151,6 +179,7 @@ void add_experiment(CLI::App& app) {
   auto* cmd = app.add_subcommand("experiment", "Experiments that train and compare many models: cross-validation, ablations, tokenizer coverage");
   cmd->require_subcommand(1);
   add_cv(*cmd);
+  add_relevance(*cmd);
   add_tokenizer(*cmd);
   add_fusion_report(*cmd);
   auto* ablation = cmd->add_subcommand("ablation", "Train variants of the pre-rank student over seeds and compare them");

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -7,6 +8,7 @@
 #include "commands.h"
 #include "funnel/error.h"
 #include "funnel/train.h"
+#include "train/rank/lambdamart_train.h"
 
 namespace funnel::cli {
 
@@ -44,6 +46,7 @@ struct FitArgs {
   double mask_rate = 0.15;
   std::size_t candidate_depth = 100;
   int list_size = 16, lists = 8;
+  std::string ranker = "neural";
   // --stage fusion
   std::string index, config, method = "gbdt", split = "dev", objective_weights;
   std::size_t max_requests = 0;
@@ -67,6 +70,10 @@ void add_stage_options(CLI::App* cmd, FitArgs& a) {
   cmd->add_flag("--no-features", a.no_features, "rank: leave out the cross features (text only)");
   cmd->add_option("--task-weights", a.task_weights,
                   "rank: loss weight per task, e.g. relevance=1,click=0.5 (tasks: relevance click watch finish like share follow)");
+  cmd->add_option("--ranker", a.ranker,
+                  "rank: neural (the cross ranker, libtorch) or lambdamart (XGBoost rank:ndcg over lexical features: "
+                  "for a few dozen judged queries and no logs; docs/relevance.md)")
+      ->capture_default_str()->check(CLI::IsMember({"neural", "lambdamart"}));
   cmd->add_option("--candidate-depth", a.candidate_depth, "rank: BM25 results per training query")->capture_default_str();
   cmd->add_option("--list-size", a.list_size, "rank: candidates per query in the listwise loss")
       ->capture_default_str()->check(CLI::Range(2, 1024));
@@ -183,7 +190,23 @@ void fit_fusion(const FitArgs& a, const train::LogFn& log) {
   std::printf("\nwrote %s\n", r.file.string().c_str());
 }
 
+void fit_lambdamart(const FitArgs& a, const train::LogFn& log) {
+  train::LambdaMartTrainOptions o;
+  o.depth = a.candidate_depth;
+  o.params.seed = a.o.seed;
+  o.params.threads = std::max(1, a.o.threads);
+  const auto r = train::train_lambdamart(a.data, a.out, o, log);
+  std::printf("trained LambdaMART on %zu queries (%zu candidate rows)", r.train_queries, r.rows);
+  if (r.dev_queries > 0)
+    std::printf(": dev nDCG@10 %.4f at BM25 weight %g (ranker alone %.4f, BM25 order %.4f, %zu dev queries)", r.dev_ndcg,
+                r.fusion_weight, r.dev_ranker_ndcg, r.dev_bm25_ndcg, r.dev_queries);
+  std::printf("\nfeature importance (total gain):\n");
+  for (const auto& [name, v] : r.importance) std::printf("  %-22s %.4g\n", name.c_str(), v);
+  std::printf("wrote %s\n", r.model_dir.c_str());
+}
+
 void fit_rank(const FitArgs& a, const train::LogFn& log) {
+  if (a.ranker == "lambdamart") return fit_lambdamart(a, log);
   train::RankTrainOptions r;
   r.preset = a.o.preset;
   r.max_len = a.max_len;

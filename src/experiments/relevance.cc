@@ -27,6 +27,7 @@
 #include "funnel/error.h"
 #include "funnel/metrics.h"
 #include "funnel/train.h"
+#include "recall/rm3.h"
 #include "util/fs.h"
 
 namespace funnel::experiments {
@@ -86,7 +87,7 @@ json run_fold(const Context& c, const std::vector<std::size_t>& train, const std
   const auto& grid_w = train::rank_fusion_grid();
   const LexConfig plain;
   LexConfig prf_default;
-  prf_default.bm25.prf_docs = 10;
+  prf_default.bm25.prf_docs = recall::kDefaultPrfDocs;
   const auto [bm25_best, bm25_est] = best_config(c.runs, c.runs.bm25_grid(), train);
   const auto [prf_best, prf_est] = best_config(c.runs, LexicalRuns::prf_grid(bm25_best), train);
   const double plain_est = mean_at(c.runs.ndcg(plain), train);

@@ -59,7 +59,7 @@ struct LexicalFeatureSet::Impl {
       : options(o), corpus(std::move(c)), cross(std::move(x)) {
     Bm25Options p = o, e = o;
     p.prf_docs = 0;
-    if (e.prf_docs == 0) e.prf_docs = 10;
+    if (e.prf_docs == 0) e.prf_docs = recall::kDefaultPrfDocs;
     options.prf_docs = e.prf_docs;
     plain = open_bm25_channel(dir, p);
     expanded = open_bm25_channel(dir, e);

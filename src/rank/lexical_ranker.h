@@ -32,7 +32,7 @@ namespace funnel::rank {
 class LexicalFeatureSet {
  public:
   // `bm25`: the index's options (analysis and BM25 parameters); its prf_*
-  // fields are the expansion's settings (prf_docs 0 means the default 10).
+  // fields are the expansion's settings (prf_docs 0: recall::kDefaultPrfDocs).
   // Throws funnel::Error when the index cannot be opened or does not hold
   // the corpus's number of docs.
   LexicalFeatureSet(const std::filesystem::path& bm25_dir, const Bm25Options& bm25,

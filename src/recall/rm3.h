@@ -29,6 +29,12 @@ struct FeedbackDoc {
   std::vector<WeightedTerm> terms;  // weight = the term's count in the doc
 };
 
+// The feedback docs RM3 takes where a caller asks for RM3 without saying
+// how many (the LambdaMART ranker's features, the relevance experiment's
+// "BM25 + RM3" column); prf_terms and prf_query_weight keep Bm25Options'
+// defaults (20, 0.5).
+inline constexpr int kDefaultPrfDocs = 10;
+
 // Terms held by more than this share of the collection's docs are left out
 // of the expansion: a stop-word list that needs no language (it drops "the"
 // and "of", and in Chinese the commonest characters).

@@ -42,6 +42,14 @@ TEST(CliRelevance, LambdaMartFitServeAndExperiment) {
   const double bm25 = json::parse(r.output)["metrics"]["ndcg@10"].get<double>();
   std::printf("  test nDCG@10: LambdaMART cascade %.4f, BM25 %.4f\n", ranked, bm25);
   EXPECT_GT(ranked, bm25 - 0.03);
+  // A damaged feature file is refused by name when the cascade is built.
+  const fs::path lexical = fs::path(models) / "rank" / "lexical.json";
+  const std::string kept = test::read_file(lexical);
+  test::write_file(lexical, "{}");
+  r = test::run_cli("eval --index " + idx + " --data " + w + " --config " + cfg.string());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(test::contains(r.output, "lexical.json: missing or not a LambdaMART feature file")) << r.output;
+  test::write_file(lexical, kept);
   // A neural ranker's folder is not overwritten by LambdaMART.
   test::write_file(tmp.path() / "neural" / "rank" / "model.pt", "x");
   r = test::run_cli("fit --stage rank --ranker lambdamart --data " + w + " --out " + (tmp.path() / "neural").string());

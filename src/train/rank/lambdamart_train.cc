@@ -9,6 +9,7 @@
 #include "funnel/fusion.h"
 #include "funnel/metrics.h"
 #include "funnel/train.h"
+#include "recall/rm3.h"
 #include "util/fs.h"
 
 namespace funnel::train {
@@ -76,11 +77,13 @@ LambdaMartTrainResult train_lambdamart(const fs::path& data, const fs::path& out
     }
   } cleanup{scratch};
   Bm25Options features_bm25;
-  features_bm25.prf_docs = 10;
+  features_bm25.prf_docs = recall::kDefaultPrfDocs;
   const rank::LexicalFeatureSet f(scratch, features_bm25, std::make_shared<const Corpus>(ds.corpus));
   log("lambdamart: candidates and features of " + std::to_string(train_q.size()) + " training and " +
       std::to_string(dev_q.size()) + " dev queries");
   const Split tr = rows_of(ds, train_q, f, o.depth), dv = rows_of(ds, dev_q, f, o.depth);
+  if (tr.ids.empty())
+    throw Error((data / "qrels" / "train.tsv").string() + ": no judged query of queries.jsonl to train on");
   std::vector<std::size_t> all(tr.rows.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
   const fusion::GbdtModel model = rank::fit_lambdamart(tr.rows, all, o.params);

@@ -90,8 +90,8 @@ std::vector<LexConfig> LexicalRuns::bm25_grid() const {
   std::vector<LexConfig> grid{LexConfig{}};
   const std::vector<int> weights = titles_and_bodies_ ? std::vector<int>{2, 1, 3} : std::vector<int>{2};
   for (int w : weights)
-    for (double k1 : {0.2, 0.4, 0.6, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0})
-      for (double b : {0.1, 0.3, 0.5, 0.75, 0.9, 1.0}) {
+    for (double k1 : {0.6, 0.9, 1.0, 1.2, 1.5, 2.0})
+      for (double b : {0.3, 0.5, 0.75, 0.9}) {
         LexConfig c;
         c.bm25.title_weight = w;
         c.bm25.k1 = k1;

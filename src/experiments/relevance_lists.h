@@ -39,8 +39,11 @@ class LexicalRuns {
   ~LexicalRuns();
   // Per judged query (in set.ids order), the nDCG@10 of the top 10.
   const std::vector<double>& ndcg(const LexConfig& c);
-  // The BM25 grid (the default first): k1 x b x title weights (1, 2, 3 when
-  // the corpus has titles and bodies; else the default 2 only).
+  // The BM25 grid (the default first): k1 {0.6 .. 2.0} x b {0.3 .. 0.9} x
+  // title weights (1, 2, 3 when the corpus has titles and bodies; else the
+  // default 2 only). The usual ranges: a wider grid (k1 0.2 .. 3.0, b 0.1
+  // .. 1.0) chose worse on the test folds of MED, CISI and qbqtc alike
+  // (docs/results/relevance.md): more choices, more selection noise.
   std::vector<LexConfig> bm25_grid() const;
   // The RM3 grid on top of `base`: feedback docs x terms x query weight.
   static std::vector<LexConfig> prf_grid(const LexConfig& base);

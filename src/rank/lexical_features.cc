@@ -89,16 +89,6 @@ double min_window_ordered(const std::vector<text::Term>& doc, const std::vector<
   return best;
 }
 
-double field_overlap(const std::vector<text::Term>& field, const std::vector<std::string>& query) {
-  std::unordered_set<std::string> terms;
-  for (const auto& t : field) terms.insert(t.text);
-  if (terms.empty()) return kNaN;
-  const std::unordered_set<std::string> q(query.begin(), query.end());
-  std::size_t held = 0;
-  for (const auto& t : terms) held += q.count(t);
-  return static_cast<double>(held) / static_cast<double>(terms.size());
-}
-
 QueryIdfStats query_idf_stats(const std::vector<double>& dfs, double n_docs) {
   QueryIdfStats s;
   if (dfs.empty()) return s;

@@ -31,13 +31,6 @@ double min_window_unordered(const std::vector<text::Term>& doc, const std::vecto
 // in that order.
 double min_window_ordered(const std::vector<text::Term>& doc, const std::vector<std::string>& query);
 
-// The share of a field's distinct terms that the query holds: 1 when every
-// word of a title is a query word (the title says nothing else), lower as
-// the title adds words of its own; the converse of the cross features'
-// coverage (the query's terms the field holds). NaN for a field without
-// terms.
-double field_overlap(const std::vector<text::Term>& field, const std::vector<std::string>& query);
-
 // IDF statistics of a query's distinct terms, with the BM25 idf of
 // text::bm25_idf (the channel's): their sum, their maximum, and the share of
 // terms that are rare, held by at most 1% of the docs (at least one doc's

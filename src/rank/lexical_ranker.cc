@@ -22,7 +22,7 @@ namespace {
 // The cross features that mean something without logs: the first 11
 // (rank/cross_features.h; the click features are all 0 without logs).
 constexpr std::size_t kCrossUsed = CrossFeatures::kBodyLen + 1;
-constexpr std::size_t kOwn = 12;
+constexpr std::size_t kOwn = 11;
 
 // A doc's terms with positions as the BM25 index lays them out: title, a
 // gap of 100, body, a gap, each tag.
@@ -87,7 +87,7 @@ const std::vector<std::string>& LexicalFeatureSet::names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n = {"bm25",          "bm25_rel",         "bm25_prf",       "bm25_prf_rel",
                                   "prf_agreement", "window_unordered", "window_ordered", "idf_sum",
-                                  "idf_max",       "idf_rare_share",   "doc_length",     "title_overlap"};
+                                  "idf_max",       "idf_rare_share",   "doc_length"};
     for (std::size_t i = 0; i < kCrossUsed; ++i) n.push_back(CrossFeatures::names()[i]);
     return n;
   }();
@@ -148,7 +148,6 @@ void LexicalFeatureSet::compute(const std::string& query, const std::vector<std:
     out[8] = static_cast<float>(idf.max);
     out[9] = static_cast<float>(idf.rare_share);
     out[10] = static_cast<float>(std::log1p(static_cast<double>(dt.size())));
-    out[11] = static_cast<float>(field_overlap(analyzer.analyse(d.title, 1, "doc '" + d.id + "': title"), q_terms));
     std::copy(c.begin(), c.begin() + kCrossUsed, out + kOwn);
     bm25[i] = b;
   }

@@ -9,8 +9,7 @@
 // the query and of its RM3 expansion (recall/rm3.h), each also over the
 // list's best; the RM3 agreement, the minimal windows (ordered and
 // unordered), the query's IDF sum / max / rare share
-// (rank/lexical_features.h); ln(1 + the doc's analysed terms); the share
-// of the title's terms the query holds (field_overlap); then the
+// (rank/lexical_features.h); ln(1 + the doc's analysed terms); then the
 // cross features that need no logs (rank/cross_features.h: per-field BM25,
 // term and pair coverage, phrase in title, query / title / body lengths).
 #pragma once

@@ -55,15 +55,6 @@ TEST(MinWindow, SharedPositionsOfCjkNgrams) {
   EXPECT_TRUE(std::isnan(min_window_ordered(d, {"转氨", "转"})));  // needs a later position
 }
 
-TEST(FieldOverlap, ByHand) {
-  // Title "cheap guitar amp amp": distinct {cheap, guitar, amp}; the query
-  // holds guitar and amp: 2 / 3.
-  EXPECT_DOUBLE_EQ(field_overlap(doc({"cheap", "guitar", "amp", "amp"}), {"guitar", "amp", "review"}), 2.0 / 3);
-  EXPECT_DOUBLE_EQ(field_overlap(doc({"amp"}), {"amp"}), 1.0);
-  EXPECT_DOUBLE_EQ(field_overlap(doc({"x"}), {"amp"}), 0.0);
-  EXPECT_TRUE(std::isnan(field_overlap({}, {"amp"})));
-}
-
 TEST(QueryIdf, ByHand) {
   // N = 1000: rare means df <= 10. dfs 1, 10, 500, 0.
   const auto s = query_idf_stats({1, 10, 500, 0}, 1000);

@@ -46,7 +46,7 @@ TEST(LexicalRanker, ColumnsHoldWhatTheirNamesSay) {
   build_bm25_index(*c, tmp.path() / "bm25", Bm25Options{});
   const LexicalFeatureSet f(tmp.path() / "bm25", Bm25Options{}, c);
   const auto& names = LexicalFeatureSet::names();
-  ASSERT_EQ(names.size(), 23u);
+  ASSERT_EQ(names.size(), 22u);
   const std::string q = "guitar amp";
   const auto rows = f.candidates(q, 10);
   // BM25's hits first (a, b), then RM3's others ("distortion" brings c).
@@ -77,13 +77,10 @@ TEST(LexicalRanker, ColumnsHoldWhatTheirNamesSay) {
     EXPECT_TRUE(std::isnan(eu) ? std::isnan(wu) : wu == static_cast<float>(eu)) << d.id;
     EXPECT_TRUE(std::isnan(eo) ? std::isnan(wo) : wo == static_cast<float>(eo)) << d.id;
     EXPECT_FLOAT_EQ(at(i, "doc_length"), static_cast<float>(std::log1p(static_cast<double>(terms.size())))) << d.id;
-    EXPECT_EQ(at(i, "title_overlap"), static_cast<float>(field_overlap(a.analyse(d.title, 1), qt))) << d.id;
   }
   // "guitar amp" is the title of a: both terms next to each other, in order.
   EXPECT_EQ(at(0, "window_unordered"), 2.0f);
   EXPECT_EQ(at(0, "window_ordered"), 2.0f);
-  EXPECT_EQ(at(0, "title_overlap"), 1.0f);  // "guitar amp": nothing but the query
-  EXPECT_EQ(at(1, "title_overlap"), 0.5f);  // "amp repair"
   // b: amp@1 repair@2 | how@102 to repair a tube amp@107 for a guitar@110.
   // Unordered: amp@107 .. guitar@110 (4); ordered: no "amp" after "guitar".
   EXPECT_EQ(at(1, "window_unordered"), 4.0f);
